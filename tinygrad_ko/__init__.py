@@ -1,0 +1,195 @@
+"""tinygrad_ko: a small, readable, fully tested autodiff framework on NumPy.
+
+>>> import tinygrad_ko as tg
+>>> x = tg.tensor([1.0, 2.0], requires_grad=True)
+>>> (x ** 2).sum().backward()
+>>> x.grad
+Tensor([2., 4.], dtype=float32)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+# tensor first: it imports ops, which import function, which needs the Tensor class defined
+from .tensor import Tensor, where  # noqa: I001
+from .autograd import grad
+from .errors import (AnomalyError, AxisError, CheckpointError, DataError, DTypeError, GradcheckError,
+                     GraphError, IndexOutOfRangeError, OpError, ShapeError, TinygradError)
+from .function import Function
+from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
+                        set_grad_enabled)
+from .registry import REGISTRY, register
+from . import ops
+
+__version__ = "0.1.0"
+
+float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+int32, int64, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator behind rand/randn/randint (and the nn initialisers' default)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def default_generator() -> np.random.Generator:
+    return _rng
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a Tensor (same as ``Tensor(...)``; the PyTorch spelling)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _shape(shape: Sequence[Any]) -> tuple[int, ...]:
+    from .tensor import _shape_args
+    return _shape_args(shape)
+
+
+def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(shape: Sequence[int], fill_value: float, dtype: Any = float32,
+         requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """As NumPy; whole-number arguments give int64, others float32."""
+    if stop is None:
+        start, stop = 0, start
+    arr = np.arange(start, stop, step)
+    return Tensor(arr.astype(dtype or (np.int64 if arr.dtype.kind in "iu" else np.float32)))
+
+
+def linspace(start: float, stop: float, num: int = 50, dtype: Any = float32) -> Tensor:
+    return Tensor(np.linspace(start, stop, num, dtype=dtype))
+
+
+def eye(n: int, m: int | None = None, dtype: Any = float32) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=dtype))
+
+
+def rand(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform on [0, 1)."""
+    g = generator or _rng
+    return Tensor(g.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal."""
+    g = generator or _rng
+    return Tensor(g.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def randint(low: int, high: int, size: Sequence[int],
+            generator: np.random.Generator | None = None) -> Tensor:
+    g = generator or _rng
+    return Tensor(g.integers(low, high, size=tuple(size)))
+
+
+def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``concatenate``)."""
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return ops.Concatenate.apply(*ts, axis=axis if dim is None else dim)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along a new axis."""
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return ops.Stack.apply(*ts, axis=axis if dim is None else dim)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    return _as_tensor(a) @ b
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return _as_tensor(a).maximum(b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return _as_tensor(a).minimum(b)
+
+
+def exp(x: Any) -> Tensor:
+    return _as_tensor(x).exp()
+
+
+def log(x: Any) -> Tensor:
+    return _as_tensor(x).log()
+
+
+def sqrt(x: Any) -> Tensor:
+    return _as_tensor(x).sqrt()
+
+
+def tanh(x: Any) -> Tensor:
+    return _as_tensor(x).tanh()
+
+
+def sigmoid(x: Any) -> Tensor:
+    return _as_tensor(x).sigmoid()
+
+
+def relu(x: Any) -> Tensor:
+    return _as_tensor(x).relu()
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 (as torch.sum)
+    return _as_tensor(x).sum(axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return _as_tensor(x).mean(axis, keepdims)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    return _as_tensor(x).softmax(axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return _as_tensor(x).log_softmax(axis)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return _as_tensor(x).logsumexp(axis, keepdims)
+
+
+__all__ = [
+    "Tensor", "tensor", "Function", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled", "REGISTRY", "register", "ops",
+    "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "linspace", "eye", "rand", "randn",
+    "randint", "manual_seed", "default_generator", "cat", "concatenate", "stack", "where", "matmul",
+    "maximum", "minimum", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sum", "mean", "softmax",
+    "log_softmax", "logsumexp", "float16", "float32", "float64", "int32", "int64", "bool_",
+    "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
+    "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError",
+]

@@ -1,0 +1,315 @@
+"""``Function``: one differentiable op, its forward and backward side by side; and the engine that
+runs backward over the graph.
+
+How an op is written (see ``ops/elementwise.py`` for many)::
+
+    class Exp(Function):
+        '''exp(x);  d/dx exp(x) = exp(x), so backward reuses the output.'''
+        def forward(ctx, x):               # NumPy arrays in, a NumPy array out
+            return np.exp(x)
+        def backward(ctx, grad):           # Tensors in, one gradient Tensor per input out
+            return grad * ctx.output
+
+``Exp.apply(x)`` runs forward on ``x.data`` and, when a gradient is needed, records the instance
+(``ctx``) as the output's ``grad_fn``: the node of the graph. Backward is written with Tensor ops, so
+with ``create_graph=True`` the backward pass is itself recorded and can be differentiated again.
+
+Design notes (why, not what):
+- The engine walks the graph with a heap ordered by *generation* (DeZero): a node runs only after every
+  node that uses its output, so each gradient is complete before it flows on. No recursion, so a
+  chain of 100,000 ops is fine.
+- A node holds its inputs strongly and never its output Tensor (only the output's array), so the graph
+  has no reference cycles: it is freed by reference counting as soon as the last Tensor goes.
+- Gradients of broadcast inputs are summed back to the input's shape here, once, for every op.
+- Each input's version counter is recorded at forward; ``ctx.inputs`` checks it at backward, so an
+  in-place change to a saved tensor raises instead of giving a wrong gradient.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import sys
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from .errors import (AnomalyError, AxisError, DTypeError, GraphError, IndexOutOfRangeError, OpError,
+                     ShapeError, TinygradError)
+from .grad_mode import STATE, _GradMode
+from .tensor import Tensor
+
+_FREED = ("the graph behind this tensor was already freed by an earlier backward(); "
+          "pass retain_graph=True to the first backward() if you need to backward through it twice")
+
+
+class Function:
+    """Base class of every differentiable op. See the module docstring."""
+
+    name: ClassVar[str] = "function"  # the op's public name, set by ``registry.register``
+    view: ClassVar[bool] = False       # True when forward returns a view of input 0 (shares memory)
+    spec: ClassVar[Any] = None         # the registry entry, set by ``registry.register``
+
+    generation: int = 0
+    needs_input_grad: tuple[bool, ...] = ()
+    _inputs: tuple[Tensor, ...] | None = None
+    _retain: Any = None  # weakref to a non-leaf output that called retain_grad()
+    _trace: str = ""     # where user code created this node (recorded inside detect_anomaly)
+
+    # -- what subclasses write -------------------------------------------------------------------
+    def forward(ctx, *args: Any, **params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(ctx, grad: Tensor) -> Tensor | None | tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    # -- what backward reads ---------------------------------------------------------------------
+    @property
+    def inputs(ctx) -> tuple[Tensor, ...]:
+        """The input Tensors, checked not to have been modified in place since forward."""
+        if ctx._inputs is None:
+            raise GraphError(f"{ctx.name}: {_FREED}")
+        for i, (t, v) in enumerate(zip(ctx._inputs, ctx._versions)):
+            if t._version[0] != v:
+                raise GraphError(
+                    f"{ctx.name}: input {i} (shape {t.shape}) was modified in place after it was used "
+                    f"(version {v} -> {t._version[0]}), so its gradient would be wrong. Change a copy "
+                    f"(t.clone()) or call backward() before the in-place change.")
+        return ctx._inputs
+
+    @property
+    def output(ctx) -> Tensor:
+        """The op's output as a Tensor of this graph, for derivatives that reuse it (exp, tanh...)."""
+        if ctx._inputs is None:
+            raise GraphError(f"{ctx.name}: {_FREED}")
+        if ctx._out_version[0] != ctx._out_version_at:
+            raise GraphError(f"{ctx.name}: its output (shape {ctx._out.shape}) was modified in place "
+                             f"after it was computed, so the gradient would be wrong")
+        return Tensor._wrap(ctx._out, True, ctx, ctx._out_version)
+
+    def save_for_backward(ctx, *values: Any) -> None:
+        """Keep values computed in forward (masks, indices...) for backward."""
+        ctx._saved = values
+
+    @property
+    def saved_tensors(ctx) -> tuple[Any, ...]:
+        if ctx._inputs is None:
+            raise GraphError(f"{ctx.name}: {_FREED}")
+        return ctx._saved
+
+    # -- running an op ---------------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run forward on the inputs' arrays; record the node when a gradient will be needed."""
+        ctx = cls()
+        try:
+            out = ctx.forward(*[t._data for t in inputs], **params)
+        except TinygradError:
+            raise
+        except (ValueError, IndexError, TypeError) as e:
+            raise _op_error(cls.name, inputs, e) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if STATE.anomaly:
+            _check_finite(cls.name, out, "forward output", STATE.backward_of or _user_frame())
+        version = inputs[0]._version if cls.view else None
+        if not STATE.grad_enabled or not any(t._requires_grad for t in inputs):
+            return Tensor._wrap(out, False, None, version)
+        ctx._inputs = inputs
+        ctx._versions = tuple([t._version[0] for t in inputs])
+        ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
+        gen = 0
+        for t in inputs:
+            f = t.grad_fn
+            if f is not None and f.generation > gen:
+                gen = f.generation
+        ctx.generation = gen + 1
+        ctx._out = out
+        result = Tensor._wrap(out, True, ctx, version)
+        ctx._out_version = result._version
+        ctx._out_version_at = result._version[0]
+        if STATE.anomaly:
+            ctx._trace = _user_frame()
+        return result
+
+    def _release(ctx) -> None:
+        """Drop everything backward needed (inputs, output, saved values): the graph is freed."""
+        gen = ctx.generation
+        ctx.__dict__.clear()
+        ctx.generation = gen
+
+    def __repr__(ctx) -> str:
+        return f"<{type(ctx).__name__}>"
+
+
+def const(value: Any, dtype: Any = None) -> Tensor:
+    """A Tensor that is a constant of the graph (never requires grad): masks, scales..."""
+    return Tensor._wrap(np.asarray(value, dtype=dtype))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def _op_error(name: str, inputs: Sequence[Tensor], e: Exception) -> TinygradError:
+    """Turn a NumPy error from inside an op into ours, naming the op and the input shapes."""
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    msg = f"{name}: {e} (input shapes: {shapes})"
+    if isinstance(e, np.exceptions.AxisError):
+        return AxisError(msg)
+    if isinstance(e, IndexError):
+        return IndexOutOfRangeError(msg)
+    if isinstance(e, TypeError):
+        return DTypeError(msg)
+    return ShapeError(msg) if ("shape" in str(e) or "broadcast" in str(e)) else OpError(msg)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_frame() -> str:
+    """'file:line: code' of the innermost frame outside tinygrad_ko: where the user called the op."""
+    import linecache
+    f = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE_DIR):
+        f = f.f_back
+    if f is None:
+        return "<unknown>"
+    code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    return f"{f.f_code.co_filename}:{f.f_lineno}: {code}"
+
+
+def _check_finite(name: str, arr: np.ndarray, what: str, where: str) -> None:
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        kind = "nan" if np.isnan(arr).any() else "inf"
+        raise AnomalyError(f"{name} produced {kind} in its {what} (shape {arr.shape}); "
+                           f"the op was created at {where}")
+
+
+# -- the backward engine ---------------------------------------------------------------------------
+def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
+                 retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Sequence[Tensor] | None = None) -> list[Tensor | None] | None:
+    """Backpropagate ``root_grads`` from ``roots`` through the graph.
+
+    With ``inputs=None`` gradients accumulate into the ``.grad`` of leaves (``Tensor.backward``);
+    otherwise the gradients of ``inputs`` are returned and no ``.grad`` is touched (``grad()``).
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured: list[Tensor | None] = []
+    leaf_slot: dict[int, int] = {}
+    node_slot: dict[Function, int] = {}
+    if inputs is not None:
+        for i, t in enumerate(inputs):
+            if not t._requires_grad:
+                raise GraphError(f"grad: input {i} (shape {t.shape}) does not require grad")
+            if t.grad_fn is None:
+                leaf_slot[id(t)] = i
+            else:
+                node_slot[t.grad_fn] = i
+            captured.append(None)
+
+    tiebreak = itertools.count()
+    heap: list[tuple[int, int, Function]] = []
+    pending: dict[Function, Tensor] = {}   # node -> gradient of its output, summed so far
+    visited: list[Function] = []
+    handed_out: set[int] = set()           # ids of arrays stored as .grad: never share one twice
+
+    def deliver_leaf(t: Tensor, g: Tensor) -> None:
+        if inputs is not None:
+            i = leaf_slot.get(id(t))
+            if i is not None:
+                captured[i] = g if captured[i] is None else captured[i] + g
+            return
+        _accumulate_grad(t, g, create_graph, handed_out)
+
+    def send(node: Function, g: Tensor) -> None:
+        if node in pending:
+            pending[node] = pending[node] + g
+        else:
+            pending[node] = g
+            heapq.heappush(heap, (-node.generation, next(tiebreak), node))
+
+    with _GradMode(create_graph):
+        for root, g in zip(roots, root_grads):
+            if not root._requires_grad:
+                raise GraphError(f"backward: a tensor of shape {root.shape} does not require grad "
+                                 f"and has no grad_fn; did you forget requires_grad=True?")
+            g = _root_gradient(root, g)
+            if root.grad_fn is None:
+                deliver_leaf(root, g)
+            else:
+                send(root.grad_fn, g)
+
+        while heap:
+            node = heapq.heappop(heap)[2]
+            g = pending.pop(node)
+            if node._inputs is None:
+                raise GraphError(f"backward through {node.name}: {_FREED}")
+            if node in node_slot:
+                captured[node_slot[node]] = g
+            if node._retain is not None and inputs is None:
+                t = node._retain()
+                if t is not None:
+                    _accumulate_grad(t, g, create_graph, handed_out)
+            if STATE.anomaly:
+                STATE.backward_of = (f"the backward of {node.name}, whose forward was called at "
+                                     f"{node._trace or '<unknown>'}")
+            try:
+                in_grads = node.backward(g)
+            finally:
+                STATE.backward_of = ""
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for t, ig, need in zip(node._inputs, in_grads, node.needs_input_grad):
+                if ig is None or not need:
+                    continue
+                if ig.shape != t.shape:      # the input was broadcast in forward: sum it back
+                    ig = ig.sum_to(t.shape)
+                if ig.dtype != t.dtype:      # mixed precision: the gradient has its input's dtype
+                    ig = ig.astype(t.dtype)
+                if STATE.anomaly:
+                    _check_finite(node.name, ig._data, "backward gradient",
+                                  node._trace or "<unknown>")
+                if t.grad_fn is None:
+                    deliver_leaf(t, ig)
+                else:
+                    send(t.grad_fn, ig)
+            visited.append(node)
+
+    if not retain_graph:
+        for node in visited:
+            node._release()
+    return captured if inputs is not None else None
+
+
+def _root_gradient(root: Tensor, g: Tensor | None) -> Tensor:
+    if g is None:
+        if root.size != 1:
+            raise GraphError(
+                f"backward: the output has shape {root.shape}, so the gradient is only defined for a "
+                f"scalar. Reduce it first (y.sum().backward()) or pass gradient= a tensor of shape "
+                f"{root.shape} (y.backward(gradient=tg.ones_like(y))).")
+        return Tensor._wrap(np.ones(root.shape, dtype=root.dtype))
+    if not isinstance(g, Tensor):
+        g = Tensor(g, dtype=root.dtype)
+    if g.shape != root.shape:
+        raise ShapeError(f"backward: gradient has shape {g.shape} but the output has shape "
+                         f"{root.shape}; they must match")
+    return g if g.dtype == root.dtype else g.astype(root.dtype)
+
+
+def _accumulate_grad(t: Tensor, g: Tensor, create_graph: bool, handed_out: set[int]) -> None:
+    """t.grad += g, as PyTorch: gradients accumulate across backward() calls."""
+    if create_graph:  # keep the graph of the gradient for higher-order derivatives
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    data = g._data
+    if t.grad is None:
+        # Never let two .grad share memory (a + b hands both the same array), nor be a read-only
+        # broadcast view: in-place edits of one grad (clipping, zero_) must not reach another.
+        if id(data) in handed_out or data.base is not None or not data.flags.writeable:
+            data = data.copy()
+        handed_out.add(id(data))
+        t.grad = Tensor._wrap(data)
+    else:
+        t.grad = Tensor._wrap(t.grad._data + data)
+        handed_out.add(id(t.grad._data))

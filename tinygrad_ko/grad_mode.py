@@ -1,0 +1,96 @@
+"""Global switches of the autograd engine: grad recording and anomaly detection.
+
+``no_grad()`` turns recording off (inference, optimizer updates); ``detect_anomaly()`` makes the
+first nan/inf produced by an op, forward or backward, raise an error that names the op and the line
+of user code that created it.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State:
+    """Module-level flags, read on every op (kept as plain attributes: the hot path is one lookup)."""
+    grad_enabled: bool = True
+    anomaly: bool = False
+    backward_of: str = ""  # inside detect_anomaly: which node's backward is running, and where from
+
+
+STATE = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops are recorded in the graph."""
+    return STATE.grad_enabled
+
+
+class _GradMode:
+    """A context manager and decorator that sets grad recording on or off, then restores it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.prev.append(STATE.grad_enabled)
+        STATE.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self.prev.pop()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+
+
+def no_grad() -> _GradMode:
+    """Nothing computed inside is recorded for backward. Use as ``with no_grad():`` or ``@no_grad()``."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Turn recording back on inside a ``no_grad()`` block."""
+    return _GradMode(True)
+
+
+def set_grad_enabled(mode: bool) -> _GradMode:
+    """Turn recording on or off: ``with set_grad_enabled(training):``."""
+    return _GradMode(bool(mode))
+
+
+class detect_anomaly:
+    """Inside this context, the first op whose forward output or backward gradient contains nan or
+    inf raises ``AnomalyError`` naming the op and the line of user code that created it.
+
+    It is slow (every op checks its result and records where it was called), so use it to debug.
+    """
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+        self.prev = False
+
+    def __enter__(self) -> "detect_anomaly":
+        self.prev = STATE.anomaly
+        STATE.anomaly = self.check_nan
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.anomaly = self.prev
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly()``."""
+    return STATE.anomaly

@@ -1,0 +1,16 @@
+"""Every differentiable op of tinygrad_ko, one class each (forward and backward side by side),
+each registered in ``tinygrad_ko.registry.REGISTRY`` together with how to test it."""
+from .elementwise import (Abs, Add, Clip, Cos, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg,
+                          Pow, ReLU, Sigmoid, Sin, Sqrt, Sub, Tanh, Where)
+from .linalg import MatMul
+from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var, std
+from .shape import (BroadcastTo, Cast, Clone, Concatenate, GetItem, Reshape, ScatterAdd, Stack, SumTo,
+                    Transpose, flatten, squeeze, unsqueeze)
+
+__all__ = [
+    "Abs", "Add", "Clip", "Cos", "Div", "Exp", "LeakyReLU", "Log", "Maximum", "Minimum", "Mul", "Neg",
+    "Pow", "ReLU", "Sigmoid", "Sin", "Sqrt", "Sub", "Tanh", "Where", "MatMul", "LogSoftmax",
+    "LogSumExp", "Max", "Mean", "Min", "Softmax", "Sum", "Var", "std", "BroadcastTo", "Cast", "Clone",
+    "Concatenate", "GetItem", "Reshape", "ScatterAdd", "Stack", "SumTo", "Transpose", "flatten",
+    "squeeze", "unsqueeze",
+]

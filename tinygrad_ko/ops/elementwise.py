@@ -1,0 +1,290 @@
+"""Elementwise ops: arithmetic, exp/log/trig, activations, maximum/minimum/clip/where.
+
+Binary ops broadcast like NumPy. Their backward returns gradients of the *output's* shape; the
+engine (``Function.apply``'s other half, ``run_backward``) sums each one back to its input's shape.
+Masks in backward (``x > 0``...) are constants: their derivative is zero almost everywhere.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function, const
+from ..registry import binary, register, unary
+
+def _quiet() -> np.errstate:
+    """log(0), 1/0, 0**-1 give inf/nan silently, as in PyTorch (detect_anomaly() finds them)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+@register("add", sample=binary(), methods=("__add__", "__radd__", "add"))
+class Add(Function):
+    """a + b;  d/da = 1, d/db = 1."""
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, grad):
+        return grad, grad
+
+
+@register("sub", sample=binary(), methods=("__sub__", "__rsub__", "sub"))
+class Sub(Function):
+    """a - b;  d/da = 1, d/db = -1."""
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+@register("mul", sample=binary(), methods=("__mul__", "__rmul__", "mul"))
+class Mul(Function):
+    """a * b;  d/da = b, d/db = a."""
+    def forward(ctx, a, b):
+        return a * b
+
+    def backward(ctx, grad):
+        a, b = ctx.inputs
+        return (grad * b if ctx.needs_input_grad[0] else None,
+                grad * a if ctx.needs_input_grad[1] else None)
+
+
+@register("div", sample=binary(low2=0.5, high2=2.0), methods=("__truediv__", "__rtruediv__", "div"))
+class Div(Function):
+    """a / b;  d/da = 1/b, d/db = -a/b**2. Integer / integer gives float32 (as PyTorch)."""
+    def forward(ctx, a, b):
+        if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        with _quiet():
+            return a / b
+
+    def backward(ctx, grad):
+        a, b = ctx.inputs
+        return (grad / b if ctx.needs_input_grad[0] else None,
+                -grad * a / (b * b) if ctx.needs_input_grad[1] else None)
+
+
+@register("neg", sample=unary(), methods=("__neg__", "neg"))
+class Neg(Function):
+    """-x;  d/dx = -1."""
+    def forward(ctx, x):
+        return -x
+
+    def backward(ctx, grad):
+        return -grad
+
+
+def _pow_sample(s):
+    """Either a tensor exponent on a positive base, or a constant exponent (negative bases allowed
+    for whole-number exponents)."""
+    sa, sb = s.broadcastable_shapes(2)
+    if s.boolean():
+        return (s.array(sa, 0.5, 2.0), s.array(sb, -2.0, 2.0)), {}
+    p = s.choice([2.0, 3.0, -1.0, 0.5, 1.5, -2.5])
+    x = s.array(sa, -2.0, 2.0, avoid=(0.0,)) if p in (2.0, 3.0, -1.0) else s.array(sa, 0.5, 2.0)
+    return (x,), {"exponent": p}
+
+
+@register("pow", sample=_pow_sample, methods=("__pow__", "__rpow__", "pow"),
+          call=lambda x, y=None, exponent=None: x ** (y if exponent is None else exponent))
+class Pow(Function):
+    """a ** b;  d/da = b * a**(b-1),  d/db = a**b * log(a)."""
+    def forward(ctx, a, b):
+        with _quiet():
+            return np.power(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.inputs
+        ga = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = grad * ctx.output * a.log() if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+@register("exp", sample=unary(-3.0, 3.0), methods=("exp",))
+class Exp(Function):
+    """exp(x);  d/dx = exp(x), the output itself."""
+    def forward(ctx, x):
+        with _quiet():
+            return np.exp(x)
+
+    def backward(ctx, grad):
+        return grad * ctx.output
+
+
+@register("log", sample=unary(0.2, 3.0), methods=("log",))
+class Log(Function):
+    """log(x);  d/dx = 1/x. log(0) = -inf, log(-1) = nan (as PyTorch; see detect_anomaly)."""
+    def forward(ctx, x):
+        with _quiet():
+            return np.log(x)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return grad / x
+
+
+@register("sqrt", sample=unary(0.2, 3.0), methods=("sqrt",))
+class Sqrt(Function):
+    """sqrt(x);  d/dx = 1 / (2 sqrt(x))."""
+    def forward(ctx, x):
+        with _quiet():
+            return np.sqrt(x)
+
+    def backward(ctx, grad):
+        return grad / (2 * ctx.output)
+
+
+@register("abs", sample=unary(avoid=(0.0,)), methods=("abs", "__abs__"))
+class Abs(Function):
+    """|x|;  d/dx = sign(x), and 0 at x = 0 (as PyTorch)."""
+    def forward(ctx, x):
+        return np.abs(x)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return grad * x.sign()
+
+
+@register("sin", sample=unary(-3.0, 3.0), methods=("sin",))
+class Sin(Function):
+    """sin(x);  d/dx = cos(x)."""
+    def forward(ctx, x):
+        return np.sin(x)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return grad * x.cos()
+
+
+@register("cos", sample=unary(-3.0, 3.0), methods=("cos",))
+class Cos(Function):
+    """cos(x);  d/dx = -sin(x)."""
+    def forward(ctx, x):
+        return np.cos(x)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return -grad * x.sin()
+
+
+@register("tanh", sample=unary(-3.0, 3.0), methods=("tanh",))
+class Tanh(Function):
+    """tanh(x);  d/dx = 1 - tanh(x)**2."""
+    def forward(ctx, x):
+        return np.tanh(x)
+
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * (1 - y * y)
+
+
+@register("sigmoid", sample=unary(-4.0, 4.0), methods=("sigmoid",))
+class Sigmoid(Function):
+    """1 / (1 + exp(-x));  d/dx = s(x) (1 - s(x)). Stable: exp is only taken of -|x|."""
+    def forward(ctx, x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * y * (1 - y)
+
+
+@register("relu", sample=unary(avoid=(0.0,)), methods=("relu",))
+class ReLU(Function):
+    """max(x, 0);  d/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch)."""
+    def forward(ctx, x):
+        return np.maximum(x, 0)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return grad * const(x.data > 0, grad.dtype)
+
+
+@register("leaky_relu", sample=unary(avoid=(0.0,), negative_slope=lambda s, _: s.floats(0.0, 0.5)),
+          methods=("leaky_relu",))
+class LeakyReLU(Function):
+    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
+    def forward(ctx, x, negative_slope=0.01):
+        ctx.slope = negative_slope
+        return np.where(x > 0, x, x * np.asarray(negative_slope, dtype=x.dtype))
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return grad * const(np.where(x.data > 0, 1, ctx.slope), grad.dtype)
+
+
+def _tie_weight(a, b, pick_a):
+    """1 where a wins, 0 where b wins, 1/2 on ties (as PyTorch)."""
+    return np.where(a == b, 0.5, pick_a(a, b).astype(np.float64))
+
+
+@register("maximum", sample=binary(distinct=True), methods=("maximum",))
+class Maximum(Function):
+    """max(a, b) elementwise;  d/da = [a > b], d/db = [b > a]; ties split the gradient."""
+    def forward(ctx, a, b):
+        return np.maximum(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.inputs
+        w = _tie_weight(a.data, b.data, np.greater)
+        return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
+
+
+@register("minimum", sample=binary(distinct=True), methods=("minimum",))
+class Minimum(Function):
+    """min(a, b) elementwise;  d/da = [a < b], d/db = [b < a]; ties split the gradient."""
+    def forward(ctx, a, b):
+        return np.minimum(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.inputs
+        w = _tie_weight(a.data, b.data, np.less)
+        return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
+
+
+def _clip_sample(s):
+    shape = s.shape()
+    lo, hi = s.choice([(-1.0, 1.0), (None, 0.5), (-0.5, None)])
+    return (s.array(shape, avoid=tuple(v for v in (lo, hi) if v is not None)),), {"min": lo, "max": hi}
+
+
+@register("clip", sample=_clip_sample, methods=("clip", "clamp"))
+class Clip(Function):
+    """min(max(x, lo), hi);  d/dx = 1 where lo <= x <= hi (bounds included, as PyTorch), else 0."""
+    def forward(ctx, x, lo=None, hi=None):
+        if lo is None and hi is None:
+            raise ValueError("clip needs at least one of min and max")
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, lo, hi)
+
+    def backward(ctx, grad):
+        x = ctx.inputs[0].data
+        inside = np.ones(x.shape, dtype=bool)
+        if ctx.lo is not None:
+            inside &= x >= ctx.lo
+        if ctx.hi is not None:
+            inside &= x <= ctx.hi
+        return grad * const(inside, grad.dtype)
+
+
+def _where_sample(s):
+    sc, sa, sb = s.broadcastable_shapes(3)
+    return (s.array(sc) > 0, s.array(sa), s.array(sb)), {}
+
+
+def _where_call(cond, a, b):
+    from ..tensor import where
+    return where(cond, a, b)
+
+
+@register("where", sample=_where_sample, call=_where_call, methods=("where",))
+class Where(Function):
+    """cond ? a : b;  d/da = [cond], d/db = [not cond]; cond gets no gradient."""
+    def forward(ctx, cond, a, b):
+        return np.where(cond, a, b)
+
+    def backward(ctx, grad):
+        cond = ctx.inputs[0].data
+        return (None,
+                grad * const(cond, grad.dtype) if ctx.needs_input_grad[1] else None,
+                grad * const(~cond, grad.dtype) if ctx.needs_input_grad[2] else None)

@@ -1,0 +1,185 @@
+"""Reductions (sum, mean, max, min, var, std, logsumexp) and softmax / log_softmax.
+
+Every reduction takes ``axis`` (None, an int or a tuple) and ``keepdims``. Backward first puts the
+reduced axes back as size-1 axes (``_keep``), so the gradient broadcasts against the input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import AxisError, ShapeError
+from ..function import Function, const
+from ..registry import one_axis, reduction, register, unary
+
+
+def _axes(axis, ndim: int, op: str) -> tuple[int, ...]:
+    """axis (None, int, tuple; negatives allowed) -> sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = max(ndim, 1)  # a 0-d tensor accepts axis 0 or -1, as PyTorch
+    out = []
+    for a in axes:
+        if not -n <= a < n:
+            raise AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(int(a) % n)
+    if len(set(out)) != len(out):
+        raise AxisError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def _keep(grad, in_shape, axes, keepdims):
+    """Reshape a reduced gradient to have size-1 axes where the input was reduced."""
+    if keepdims or not axes:
+        return grad
+    shape = tuple(1 if i in axes else n for i, n in enumerate(in_shape))
+    return grad.reshape(shape)
+
+
+def _count(shape, axes) -> int:
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+@register("sum", sample=reduction(), methods=("sum",))
+class Sum(Function):
+    """sum over axis;  d/dx_i = 1: the gradient is broadcast back over the summed axes."""
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _axes(axis, x.ndim, "sum")
+        ctx.keepdims = keepdims
+        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims).broadcast_to(x.shape)
+
+
+@register("mean", sample=reduction(), methods=("mean",))
+class Mean(Function):
+    """sum / N over axis;  d/dx_i = 1/N."""
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _axes(axis, x.ndim, "mean")
+        ctx.keepdims = keepdims
+        ctx.n = _count(x.shape, ctx.axes)
+        if ctx.n == 0:
+            raise ShapeError(f"mean: cannot average over an empty axis (shape {x.shape}, axis {axis})")
+        out = np.sum(x, axis=ctx.axes, keepdims=keepdims)
+        if out.dtype.kind != "f":
+            out = out.astype(np.float32)
+        return out / np.asarray(ctx.n, dtype=out.dtype)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims).broadcast_to(x.shape) / ctx.n
+
+
+class _Extreme(Function):
+    """max / min over axis;  the gradient goes to the elements equal to the result, split evenly
+    between ties (as PyTorch's amax/amin)."""
+    reducer = staticmethod(np.max)
+
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _axes(axis, x.ndim, ctx.name)
+        ctx.keepdims = keepdims
+        if x.size == 0:
+            raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor (shape {x.shape})")
+        return ctx.reducer(x, axis=ctx.axes, keepdims=keepdims)
+
+    def backward(ctx, grad):
+        x = ctx.inputs[0].data
+        hit = x == _keep(ctx.output, x.shape, ctx.axes, ctx.keepdims).data
+        share = hit / np.sum(hit, axis=ctx.axes, keepdims=True)
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * const(share, grad.dtype)
+
+
+@register("max", sample=reduction(distinct=True), methods=("max", "amax"))
+class Max(_Extreme):
+    reducer = staticmethod(np.max)
+
+
+@register("min", sample=reduction(distinct=True), methods=("min", "amin"))
+class Min(_Extreme):
+    reducer = staticmethod(np.min)
+
+
+def _ddof_param(s, shape):
+    return s.integers(0, 1)
+
+
+@register("var", sample=reduction(min_dims=1, min_side=3, ddof=_ddof_param), methods=("var",))
+class Var(Function):
+    """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof)."""
+    def forward(ctx, x, axis=None, keepdims=False, ddof=0):
+        ctx.axes = _axes(axis, x.ndim, "var")
+        ctx.keepdims = keepdims
+        ctx.denom = _count(x.shape, ctx.axes) - ddof
+        if ctx.denom <= 0:
+            raise ShapeError(f"var: needs more than ddof={ddof} elements along the reduced axes "
+                             f"(shape {x.shape}, axis {axis})")
+        return np.var(x, axis=ctx.axes, keepdims=keepdims, ddof=ddof)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * centered * (2.0 / ctx.denom)
+
+
+@register("std", sample=reduction(distinct=True, min_dims=1, min_side=3, ddof=_ddof_param), methods=("std",))
+def std(x, axis=None, keepdims=False, ddof=None, *, dim=None, keepdim=None, correction=None):
+    """sqrt(var(x));  d/dx_i = (x_i - mean) / ((N - ddof) std). Composite: var then sqrt."""
+    return x.var(axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction).sqrt()
+
+
+def _finite_max(x, axes):
+    """max over axes with -inf/inf rows replaced by 0, so x - m never gives inf - inf = nan."""
+    m = np.max(x, axis=axes, keepdims=True)
+    return np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+
+
+@register("logsumexp", sample=reduction(), methods=("logsumexp",))
+class LogSumExp(Function):
+    """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x): stable at any
+    magnitude;  d/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i."""
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.axes = _axes(axis, x.ndim, "logsumexp")
+        ctx.keepdims = keepdims
+        if x.size == 0:
+            raise ShapeError(f"logsumexp: cannot reduce an empty tensor (shape {x.shape})")
+        m = _finite_max(x, ctx.axes)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
+        return out if keepdims else np.squeeze(out, axis=ctx.axes)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        lse = _keep(ctx.output, x.shape, ctx.axes, ctx.keepdims)
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * (x - lse).exp()
+
+
+def _softmax_sample(s):
+    shape = s.shape(min_dims=1)
+    return (s.array(shape, -3.0, 3.0),), {"axis": one_axis(s, shape)}
+
+
+@register("softmax", sample=_softmax_sample, methods=("softmax",))
+class Softmax(Function):
+    """y = exp(x - max) / sum(exp(x - max));  backward: y * (g - sum(g * y))."""
+    def forward(ctx, x, axis=-1):
+        ctx.axis = axis
+        e = np.exp(x - _finite_max(x, axis))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    def backward(ctx, grad):
+        y = ctx.output
+        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+
+
+@register("log_softmax", sample=_softmax_sample, methods=("log_softmax",))
+class LogSoftmax(Function):
+    """y = x - logsumexp(x);  backward: g - softmax(x) * sum(g) = g - exp(y) * sum(g)."""
+    def forward(ctx, x, axis=-1):
+        ctx.axis = axis
+        shifted = x - _finite_max(x, axis)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+    def backward(ctx, grad):
+        return grad - ctx.output.exp() * grad.sum(axis=ctx.axis, keepdims=True)

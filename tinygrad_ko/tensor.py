@@ -1,0 +1,671 @@
+"""``Tensor``: a NumPy array that remembers how it was computed, so ``backward()`` can apply the
+chain rule. Names and behaviour follow PyTorch; reductions also take NumPy's ``axis``/``keepdims``.
+
+The ops themselves live in ``tinygrad_ko/ops/`` (one class each, forward and backward side by side);
+the methods here are thin doors into them.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .errors import DTypeError, GraphError, OpError, ShapeError, TinygradError
+from .grad_mode import STATE
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+class _Size(int):
+    """``t.size`` is NumPy's element count *and* PyTorch's ``t.size()`` / ``t.size(dim)``."""
+    _shape: tuple[int, ...]
+
+    def __new__(cls, shape: tuple[int, ...]) -> "_Size":
+        obj = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        obj._shape = shape
+        return obj
+
+    def __call__(self, dim: int | None = None) -> Any:
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Python numbers and lists of floats become float32; NumPy arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        arr = data._data
+    elif isinstance(data, np.ndarray):
+        arr = data
+    elif isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:
+            raise ShapeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {e}") from None
+        if arr.dtype == np.float64:
+            arr = arr.astype(DEFAULT_FLOAT)
+    if dtype is not None:
+        arr = arr.astype(np.dtype(dtype), copy=False)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"Tensor: unsupported dtype {arr.dtype} (from {type(data).__name__}); "
+                         f"use numbers, nested lists of numbers or numeric arrays")
+    return arr
+
+
+def _check_can_require_grad(dtype: np.dtype, where: str) -> None:
+    if dtype.kind != "f":
+        raise DTypeError(f"{where}: only floating-point tensors can require gradients, this one is "
+                         f"{dtype}; make it with dtype=float32 (or float64)")
+
+
+class Tensor:
+    """An n-dimensional array with automatic differentiation.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    Tensor([2., 4., 6.], dtype=float32)
+    """
+    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __array_ufunc__ = None        # ndarray + Tensor calls Tensor.__radd__ instead of looping
+    __hash__ = object.__hash__    # __eq__ is elementwise, but tensors stay usable as dict keys
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self._data = _to_array(data, dtype)
+        if requires_grad:
+            _check_can_require_grad(self._data.dtype, "Tensor")
+        self._requires_grad = bool(requires_grad)
+        self.grad: Tensor | None = None
+        self.grad_fn: Any = None
+        self._version = [0]
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False, grad_fn: Any = None,
+              version: list[int] | None = None) -> "Tensor":
+        """Fast constructor for arrays the library made itself (no conversion, no checks)."""
+        t = object.__new__(cls)
+        t._data = data
+        t._requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._version = [0] if version is None else version
+        return t
+
+    # -- data and metadata ------------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The NumPy array (shared, not copied). Assigning to it counts as an in-place change."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        self._version[0] += 1
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Start (or stop) tracking this leaf tensor; returns self."""
+        if self.grad_fn is not None and not requires_grad:
+            raise GraphError("requires_grad_: only leaf tensors can stop requiring grad; "
+                             "use .detach() for a non-leaf")
+        if requires_grad:
+            _check_can_require_grad(self._data.dtype, "requires_grad_")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user made (no grad_fn); gradients accumulate in their ``.grad``."""
+        return self.grad_fn is None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def size(self) -> _Size:
+        """Number of elements (NumPy); also callable as PyTorch's ``size()`` / ``size(dim)``."""
+        return _Size(self._data.shape)
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shared memory, no copy)."""
+        return self._data
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise OpError(f"item: only one-element tensors can be converted to a Python number; "
+                          f"this one has shape {self.shape}")
+        return self._data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise OpError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                          f"use .any() or .all()")
+        return bool(self._data.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(", threshold=100)
+        extra = f", dtype={self.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn=<{type(self.grad_fn).__name__}>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    # -- graph ---------------------------------------------------------------------------------
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Compute d(self)/d(leaf) for every leaf that requires grad; add it to ``leaf.grad``.
+
+        ``gradient`` is d(loss)/d(self), needed when self is not a scalar. The graph is freed
+        afterwards unless ``retain_graph=True`` (default: ``create_graph``). With
+        ``create_graph=True`` the backward pass is recorded too, for higher-order derivatives.
+        """
+        from .function import run_backward
+        run_backward([self], [gradient], retain_graph, create_graph)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` during backward."""
+        import weakref
+        if self.grad_fn is not None:
+            self.grad_fn._retain = weakref.ref(self)
+        elif not self._requires_grad:
+            raise GraphError("retain_grad: this tensor does not require grad")
+
+    def detach(self) -> "Tensor":
+        """The same data (shared) cut from the graph."""
+        return Tensor._wrap(self._data, False, None, self._version)
+
+    # -- in-place updates (PyTorch's trailing underscore) --------------------------------------
+    def _check_inplace(self, op: str) -> None:
+        if self._requires_grad and STATE.grad_enabled:
+            raise GraphError(
+                f"{op}: in-place change of a tensor that requires grad (shape {self.shape}) would "
+                f"make its gradient wrong; do it inside `with no_grad():` (optimizer updates) or "
+                f"use the out-of-place op")
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+
+    def _inplace(self, op: str, ufunc: Any, other: Any) -> "Tensor":
+        self._check_inplace(op)
+        other = other._data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self._data, other, out=self._data, casting="same_kind")
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"{op}: {e} (shapes: {self.shape} and {np.shape(other)})") from None
+        self._version[0] += 1
+        return self
+
+    def add_(self, other: Any) -> "Tensor":
+        return self._inplace("add_", np.add, other)
+
+    def sub_(self, other: Any) -> "Tensor":
+        return self._inplace("sub_", np.subtract, other)
+
+    def mul_(self, other: Any) -> "Tensor":
+        return self._inplace("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> "Tensor":
+        return self._inplace("div_", np.divide, other)
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> "Tensor":
+        self._check_inplace("fill_")
+        self._data[...] = value
+        self._version[0] += 1
+        return self
+
+    def copy_(self, src: Any) -> "Tensor":
+        """Copy src's values into this tensor (broadcasting), in place."""
+        self._check_inplace("copy_")
+        src = src._data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            np.copyto(self._data, src, casting="same_kind")
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"copy_: {e} (shapes: {self.shape} <- {src.shape})") from None
+        self._version[0] += 1
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        value = value._data if isinstance(value, Tensor) else value
+        try:
+            self._data[_index(index)] = value
+        except IndexError as e:
+            from .errors import IndexOutOfRangeError
+            raise IndexOutOfRangeError(f"__setitem__: {e} (shape {self.shape})") from None
+        except ValueError as e:
+            raise ShapeError(f"__setitem__: {e} (shape {self.shape})") from None
+        self._version[0] += 1
+
+    # -- comparisons: elementwise, no gradient --------------------------------------------------
+    def _compare(self, ufunc: Any, other: Any) -> "Tensor":
+        other = other._data if isinstance(other, Tensor) else other
+        try:
+            return Tensor._wrap(np.asarray(ufunc(self._data, other)))
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"{ufunc.__name__}: {e} (shapes: {self.shape} and "
+                             f"{np.shape(other)})") from None
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(np.equal, other)
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(np.not_equal, other)
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return self._compare(np.less, other)
+
+    def __le__(self, other: Any) -> "Tensor":
+        return self._compare(np.less_equal, other)
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return self._compare(np.greater, other)
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return self._compare(np.greater_equal, other)
+
+    # -- non-differentiable helpers ---------------------------------------------------------------
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> "Tensor":
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return Tensor._wrap(np.asarray(np.argmax(self._data, axis=axis, keepdims=keepdims)))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> "Tensor":
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return Tensor._wrap(np.asarray(np.argmin(self._data, axis=axis, keepdims=keepdims)))
+
+    def all(self) -> "Tensor":
+        return Tensor._wrap(np.asarray(self._data.all()))
+
+    def any(self) -> "Tensor":
+        return Tensor._wrap(np.asarray(self._data.any()))
+
+    def sign(self) -> "Tensor":
+        """-1, 0 or 1 elementwise (a constant of the graph: its derivative is 0 almost everywhere)."""
+        return Tensor._wrap(np.sign(self._data))
+
+    # -- arithmetic (ops/elementwise.py, ops/linalg.py) -------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(*_operands(self, other))
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return ops.Add.apply(*_operands(self, other, reflected=True))
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(*_operands(self, other))
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return ops.Sub.apply(*_operands(self, other, reflected=True))
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(*_operands(self, other))
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return ops.Mul.apply(*_operands(self, other, reflected=True))
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(*_operands(self, other))
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return ops.Div.apply(*_operands(self, other, reflected=True))
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return ops.Pow.apply(*_operands(self, other))
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return ops.Pow.apply(*_operands(self, other, reflected=True))
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(*_operands(self, other))
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return ops.MatMul.apply(*_operands(self, other, reflected=True))
+
+    def __neg__(self) -> "Tensor":
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return ops.Abs.apply(self)
+
+    def add(self, other: Any) -> "Tensor":
+        return self + other
+
+    def sub(self, other: Any) -> "Tensor":
+        return self - other
+
+    def mul(self, other: Any) -> "Tensor":
+        return self * other
+
+    def div(self, other: Any) -> "Tensor":
+        return self / other
+
+    def pow(self, exponent: Any) -> "Tensor":
+        return self ** exponent
+
+    def matmul(self, other: Any) -> "Tensor":
+        return self @ other
+
+    def neg(self) -> "Tensor":
+        return -self
+
+    def exp(self) -> "Tensor":
+        return ops.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return ops.Sqrt.apply(self)
+
+    def abs(self) -> "Tensor":
+        return ops.Abs.apply(self)
+
+    def sin(self) -> "Tensor":
+        return ops.Sin.apply(self)
+
+    def cos(self) -> "Tensor":
+        return ops.Cos.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> "Tensor":
+        return ops.ReLU.apply(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        return ops.LeakyReLU.apply(self, negative_slope=float(negative_slope))
+
+    def maximum(self, other: Any) -> "Tensor":
+        return ops.Maximum.apply(*_operands(self, other))
+
+    def minimum(self, other: Any) -> "Tensor":
+        return ops.Minimum.apply(*_operands(self, other))
+
+    def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":
+        """Limit values to [min, max]; the gradient is 1 inside (bounds included), 0 outside."""
+        return ops.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    def where(self, condition: Any, other: Any) -> "Tensor":
+        """PyTorch's ``x.where(cond, y)``: x where cond is true, else y."""
+        return where(condition, self, other)
+
+    # -- reductions (ops/reduce.py) -------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: bool | None = None) -> "Tensor":
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        """Largest value along axis; ties share the gradient equally (as PyTorch's amax)."""
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    amax, amin = max, min
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
+            dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
+        """Variance, divided by (N - ddof). ddof defaults to 0 as NumPy and the book
+        (PyTorch's ``correction`` is accepted as an alias; note PyTorch's default is 1)."""
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=_ddof(ddof, correction))
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
+            dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
+        """Standard deviation: sqrt(var); same arguments as ``var``."""
+        return ops.std(self, axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+                  keepdim: bool | None = None) -> "Tensor":
+        """log(sum(exp(x))) computed stably (the max is subtracted first)."""
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        """exp(x) / sum(exp(x)) along axis, stable at any magnitude."""
+        return ops.Softmax.apply(self, axis=_axis_args(axis, False, dim, None)[0])
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        """x - logsumexp(x) along axis, stable at any magnitude."""
+        return ops.LogSoftmax.apply(self, axis=_axis_args(axis, False, dim, None)[0])
+
+    # -- shapes (ops/shape.py) ------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        """Same data, new shape; one dimension may be -1. ``reshape(2, 3)`` or ``reshape((2, 3))``."""
+        return ops.Reshape.apply(self, shape=_shape_args(shape))
+
+    view = reshape
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        """No args: reverse the axes (NumPy). Two axes: swap them (PyTorch's transpose(dim0, dim1),
+        also NumPy's transpose(1, 0) of a matrix). More: a permutation of all axes (NumPy)."""
+        axes = _shape_args(axes)
+        if not axes:
+            axes = tuple(range(self.ndim))[::-1]
+        elif len(axes) == 2:
+            return self.swapaxes(*axes)
+        return ops.Transpose.apply(self, axes=axes)
+
+    def permute(self, *dims: Any) -> "Tensor":
+        return ops.Transpose.apply(self, axes=_shape_args(dims))
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        axes = list(range(self.ndim))
+        try:
+            axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        except IndexError:
+            from .errors import AxisError
+            raise AxisError(f"swapaxes: axes ({axis1}, {axis2}) out of range for a tensor with "
+                            f"{self.ndim} dims") from None
+        return ops.Transpose.apply(self, axes=tuple(axes))
+
+    @property
+    def T(self) -> "Tensor":
+        return self.transpose()
+
+    @property
+    def mT(self) -> "Tensor":
+        """Transpose of the last two axes (batched matrices)."""
+        return self.swapaxes(-2, -1)
+
+    def broadcast_to(self, *shape: Any) -> "Tensor":
+        return ops.BroadcastTo.apply(self, shape=_shape_args(shape))
+
+    def expand(self, *sizes: Any) -> "Tensor":
+        """PyTorch's expand: broadcast_to where -1 keeps a dimension's size."""
+        sizes = _shape_args(sizes)
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s
+                      for i, s in enumerate(sizes))
+        return ops.BroadcastTo.apply(self, shape=shape)
+
+    def sum_to(self, *shape: Any) -> "Tensor":
+        """Sum over broadcast dimensions down to ``shape`` (the inverse of broadcast_to)."""
+        return ops.SumTo.apply(self, shape=_shape_args(shape))
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return ops.squeeze(self, _axis_args(axis, False, dim, None)[0])
+
+    def unsqueeze(self, axis: int) -> "Tensor":
+        return ops.unsqueeze(self, axis)
+
+    expand_dims = unsqueeze
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        return ops.flatten(self, start_dim, end_dim)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return ops.GetItem.apply(self, index=_index(index))
+
+    def astype(self, dtype: Any) -> "Tensor":
+        """A copy in another dtype (differentiable between float dtypes)."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def to(self, dtype: Any) -> "Tensor":
+        return self.astype(dtype)
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    def clone(self) -> "Tensor":
+        return ops.Clone.apply(self)
+
+
+# -- argument helpers --------------------------------------------------------------------------
+def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, bool]:
+    """Accept NumPy's axis/keepdims and PyTorch's dim/keepdim."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give either axis or dim, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis, bool(keepdims)
+
+
+def _ddof(ddof: int | None, correction: int | None) -> int:
+    if ddof is not None and correction is not None:
+        raise TypeError("give either ddof or correction, not both")
+    return int(correction if correction is not None else (ddof or 0))
+
+
+def _shape_args(shape: Sequence[Any]) -> tuple[int, ...]:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"a shape must be integers, got {shape!r}") from None
+
+
+def _index(index: Any) -> Any:
+    """Tensors inside an index become arrays (NumPy does the indexing)."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _operands(t: Tensor, other: Any, reflected: bool = False) -> tuple[Tensor, Tensor]:
+    """Make ``other`` a Tensor and apply the type promotion rules.
+
+    Python numbers take the tensor's dtype (``float32_tensor * 0.5`` stays float32); a float mixed
+    with an integer tensor gives float32 (PyTorch's rule); NumPy's rules otherwise.
+    """
+    if not isinstance(other, Tensor):
+        if isinstance(other, (bool, int, float)):
+            kind = t.dtype.kind
+            if isinstance(other, float) and kind != "f":
+                dt = DEFAULT_FLOAT
+            elif isinstance(other, bool) or kind in "fiu":
+                dt = t.dtype
+            else:
+                dt = np.dtype(np.int64)
+            other = Tensor._wrap(np.array(other, dtype=dt))
+        else:
+            other = Tensor(other)
+    a, b = (other, t) if reflected else (t, other)
+    if a._data.dtype is not b._data.dtype:
+        ka, kb = a.dtype.kind, b.dtype.kind
+        if ka == "f" and kb != "f":
+            b = Tensor._wrap(b._data.astype(a.dtype))
+        elif kb == "f" and ka != "f":
+            a = Tensor._wrap(a._data.astype(b.dtype))
+    return a, b
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """x where condition is true, y elsewhere; gradients flow to x and y through their masks."""
+    cond = condition if isinstance(condition, Tensor) else Tensor(condition)
+    if cond.dtype != np.bool_:
+        cond = Tensor._wrap(cond._data.astype(bool))
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        x = Tensor(x)
+    if isinstance(x, Tensor):
+        x, y = _operands(x, y)
+    else:
+        y, x = _operands(y, x)
+    return ops.Where.apply(cond, x, y)
+
+
+from . import ops  # noqa: E402  (ops import Tensor: the import must come after the class)
