@@ -259,8 +259,10 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 STATE.backward_of = ""
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            final: list[Tensor | None] = []
             for t, ig, need in zip(node._inputs, in_grads, node.needs_input_grad):
                 if ig is None or not need:
+                    final.append(None)
                     continue
                 if ig.shape != t.shape:      # the input was broadcast in forward: sum it back
                     ig = ig.sum_to(t.shape)
@@ -269,10 +271,13 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 if STATE.anomaly:
                     _check_finite(node.name, ig._data, "backward gradient",
                                   node._trace or "<unknown>")
+                final.append(ig)
                 if t.grad_fn is None:
                     deliver_leaf(t, ig)
                 else:
                     send(t.grad_fn, ig)
+            if STATE.tracer is not None:
+                STATE.tracer.step(node, g, in_grads, final)
             visited.append(node)
 
     if not retain_graph:

@@ -17,6 +17,7 @@ class _State:
     grad_enabled: bool = True
     anomaly: bool = False
     backward_of: str = ""  # inside detect_anomaly: which node's backward is running, and where from
+    tracer: Any = None     # an object with .step(node, grad, raw, final) (tinygrad_ko.viz's trace)
 
 
 STATE = _State()
