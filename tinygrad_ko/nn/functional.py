@@ -1,0 +1,97 @@
+"""Functional forms of layers and losses (PyTorch's ``torch.nn.functional``), as in the book:
+``F.cross_entropy(logits, t)``, ``F.relu(x)``, ``F.conv2d(x, W, b, stride, padding)``...
+
+Every differentiable function here is a registered op (``tinygrad_ko/ops/``), so its gradient is
+property-tested against the numerical oracle like every other op.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from ..ops.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss, sum_squared_error
+from ..ops.nn import Linear, batch_norm, dropout
+from ..tensor import Tensor
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias, weight of shape (out_features, in_features) (the book's Affine uses
+    W of shape (in, out): x @ W + b; here W is stored transposed, as PyTorch)."""
+    return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0)."""
+    return _t(x).relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return _t(x).leaky_relu(negative_slope)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return _t(x).sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return _t(x).tanh()
+
+
+def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    return _t(x).softmax(axis if dim is None else dim)
+
+
+def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    return _t(x).log_softmax(axis if dim is None else dim)
+
+
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """Merge axes start_dim..end_dim; the default keeps the batch axis (as nn.Flatten)."""
+    return _t(x).flatten(start_dim, end_dim)
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax + cross-entropy in one stable step (the book's SoftmaxWithLoss).
+
+    target: integer class indices of shape (N,), or one-hot / probabilities of shape (N, C).
+    The gradient w.r.t. the logits is (softmax(logits) - one_hot(target)) / N."""
+    return CrossEntropy.apply(_t(logits), _t(target), reduction=reduction,
+                              label_smoothing=float(label_smoothing))
+
+
+def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """On probabilities in [0, 1]; logs clamped at -100 so 0 and 1 are safe."""
+    return BinaryCrossEntropy.apply(_t(input), _t(target).astype(_t(input).dtype),
+                                    reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable step: finite for logits of any size."""
+    return BCEWithLogits.apply(_t(input), _t(target).astype(_t(input).dtype), reduction=reduction)
+
+
+def accuracy(logits_or_probs: Any, targets: Any) -> float:
+    """Fraction of rows whose argmax equals the target (integer classes or one-hot rows)."""
+    y = logits_or_probs.numpy() if isinstance(logits_or_probs, Tensor) else np.asarray(logits_or_probs)
+    t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
+    if t.ndim == y.ndim and t.ndim > 1:
+        t = t.argmax(axis=-1)
+    if y.ndim != 2 or t.shape != (y.shape[0],):
+        raise ShapeError(f"accuracy: expects scores of shape (N, C) and targets of shape (N,) or "
+                         f"(N, C); got {y.shape} and {np.shape(targets)}")
+    return float(np.mean(y.argmax(axis=-1) == t)) if len(t) else 0.0
+
+
+__all__ = [
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
+    "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
+    "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
+]

@@ -1,0 +1,217 @@
+"""Losses: cross-entropy (fused with log-softmax), NLL, binary cross-entropy (on probabilities and
+the stable form on logits), MSE and the book's sum of squared errors.
+
+Fused losses compute their gradient in one step, e.g. cross-entropy's (softmax(z) - t) / N, the
+book's SoftmaxWithLoss backward, and stay finite at any logit magnitude.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError
+from ..function import Function, const
+from ..grad_mode import STATE
+from ..registry import register
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss: np.ndarray, reduction: str, op: str) -> np.ndarray:
+    if reduction == "mean":
+        return np.mean(loss)
+    if reduction == "sum":
+        return np.sum(loss)
+    if reduction == "none":
+        return loss
+    raise OpError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _upstream(grad, reduction: str, n: int):
+    """The gradient of each per-element loss: grad/n for 'mean', grad for 'sum' and 'none'."""
+    return grad / n if reduction == "mean" else grad
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def _check_targets(op: str, logits: np.ndarray, target: np.ndarray) -> bool:
+    """Validate shapes; True for class-index targets, False for probability targets."""
+    if logits.ndim != 2:
+        raise ShapeError(f"{op}: expects logits of shape (N, C), got {logits.shape}")
+    n, c = logits.shape
+    if target.dtype.kind in "iu":
+        if target.shape != (n,):
+            raise ShapeError(f"{op}: class-index targets must have shape ({n},) for logits of "
+                             f"shape {logits.shape}, got {target.shape}")
+        if n and (target.min() < 0 or target.max() >= c):
+            bad = target[(target < 0) | (target >= c)][0]
+            raise IndexOutOfRangeError(f"{op}: target class {bad} is out of range for {c} classes "
+                                       f"(logits of shape {logits.shape})")
+        return True
+    if target.dtype.kind != "f":
+        raise DTypeError(f"{op}: targets must be integer class indices or float probabilities, "
+                         f"got dtype {target.dtype}")
+    if target.shape != logits.shape:
+        raise ShapeError(f"{op}: probability/one-hot targets must have the logits' shape "
+                         f"{logits.shape}, got {target.shape}")
+    return False
+
+
+def _ce_sample(s):
+    n, c = s.integers(1, 4), s.integers(2, 5)
+    logits = s.array((n, c), -3.0, 3.0)
+    if s.boolean():
+        target = np.array([s.integers(0, c - 1) for _ in range(n)])
+    else:
+        target = s.array((n, c), 0.1, 1.0)
+    return (logits, target), {"reduction": s.choice(REDUCTIONS),
+                              "label_smoothing": s.choice([0.0, 0.1])}
+
+
+@register("cross_entropy", sample=_ce_sample)
+class CrossEntropy(Function):
+    """loss_i = -sum_c q_ic log softmax(z_i)_c, q = the target distribution (one-hot of the class
+    index, or the given probabilities), smoothed as (1 - e) q + e / C;
+    d/dz_i = softmax(z_i) sum_c q_ic - q_i  (= y - t for one-hot t), d/dq_i = -log softmax(z_i)."""
+    def forward(ctx, logits, target, reduction="mean", label_smoothing=0.0):
+        ctx.index = _check_targets("cross_entropy", logits, target)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise OpError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        n, c = logits.shape
+        ctx.reduction, ctx.smooth, ctx.n = reduction, label_smoothing, (n if n else 1)
+        logp = _log_softmax(logits)
+        ctx.save_for_backward(logp)
+        if ctx.index:
+            loss = -logp[np.arange(n), target]
+            if label_smoothing:
+                loss = (1 - label_smoothing) * loss - label_smoothing / c * np.sum(logp, axis=-1)
+        else:
+            q = target if not label_smoothing else (1 - label_smoothing) * target + label_smoothing / c
+            loss = -np.sum(q * logp, axis=-1)
+        return _reduce(loss.astype(logits.dtype, copy=False), reduction, "cross_entropy")
+
+    def _target_distribution(ctx, target, shape, dtype):
+        e = ctx.smooth
+        if ctx.index:
+            q = np.zeros(shape, dtype=dtype)
+            q[np.arange(shape[0]), target.data] = 1.0
+            return const(q * (1 - e) + e / shape[1] if e else q)
+        return target * (1 - e) + e / shape[1] if e else target
+
+    def backward(ctx, grad):
+        logits, target = ctx.inputs
+        (logp,) = ctx.saved_tensors
+        g = _upstream(grad, ctx.reduction, ctx.n)
+        g = g.reshape(-1, 1) if g.ndim == 1 else g
+        if STATE.grad_enabled:   # create_graph: build the gradient from differentiable ops
+            logp_t = logits.log_softmax(-1)
+        else:                    # plain backward: reuse forward's log-softmax
+            logp_t = const(logp)
+        q = ctx._target_distribution(target, logits.shape, logits.dtype)
+        gz = (logp_t.exp() * q.sum(axis=-1, keepdims=True) - q) * g
+        gt = None
+        if ctx.needs_input_grad[1]:
+            gt = -logp_t * (g * (1 - ctx.smooth))
+        return gz, gt
+
+
+def _nll_sample(s):
+    n, c = s.integers(1, 4), s.integers(2, 5)
+    return ((s.array((n, c), -3.0, -0.1), np.array([s.integers(0, c - 1) for _ in range(n)])),
+            {"reduction": s.choice(REDUCTIONS)})
+
+
+@register("nll_loss", sample=_nll_sample)
+def nll_loss(log_probs, target, reduction: str = "mean"):
+    """-log_probs[i, target_i], reduced: cross_entropy = nll_loss(log_softmax(z))."""
+    if not _check_targets("nll_loss", log_probs.data, target.data):
+        raise DTypeError("nll_loss: targets must be integer class indices")
+    picked = log_probs[np.arange(log_probs.shape[0]), target.data]
+    if reduction not in REDUCTIONS:
+        raise OpError(f"nll_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return -(picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum" else picked)
+
+
+def _check_same_shape(op: str, a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ShapeError(f"{op}: input of shape {a.shape} and target of shape {b.shape} must have "
+                         f"the same shape")
+
+
+def _bce_logits_sample(s):
+    shape = s.shape()
+    return (s.array(shape, -3.0, 3.0), s.array(shape, 0.0, 1.0)), {"reduction": s.choice(REDUCTIONS)}
+
+
+@register("binary_cross_entropy_with_logits", sample=_bce_logits_sample)
+class BCEWithLogits(Function):
+    """-(t log s(x) + (1 - t) log(1 - s(x))) with s the sigmoid, computed as
+    max(x, 0) - x t + log(1 + exp(-|x|)): finite for any x;  d/dx = s(x) - t,  d/dt = -x."""
+    def forward(ctx, x, t, reduction="mean"):
+        _check_same_shape("binary_cross_entropy_with_logits", x, t)
+        ctx.reduction, ctx.n = reduction, max(x.size, 1)
+        loss = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+    def backward(ctx, grad):
+        x, t = ctx.inputs
+        g = _upstream(grad, ctx.reduction, ctx.n)
+        return ((x.sigmoid() - t) * g if ctx.needs_input_grad[0] else None,
+                -x * g if ctx.needs_input_grad[1] else None)
+
+
+def _bce_sample(s):
+    shape = s.shape()
+    return (s.array(shape, 0.1, 0.9), s.array(shape, 0.0, 1.0)), {"reduction": s.choice(REDUCTIONS)}
+
+
+@register("binary_cross_entropy", sample=_bce_sample)
+class BinaryCrossEntropy(Function):
+    """-(t log p + (1 - t) log(1 - p)) on probabilities p, each log clamped at -100 (as PyTorch)
+    so p = 0 or 1 never gives inf;  d/dp = (p - t) / max(p (1 - p), 1e-12),
+    d/dt = log(1 - p) - log(p)."""
+    def forward(ctx, p, t, reduction="mean"):
+        _check_same_shape("binary_cross_entropy", p, t)
+        if p.size and (np.min(p) < 0 or np.max(p) > 1):
+            raise OpError(f"binary_cross_entropy: input must be probabilities in [0, 1] (got values "
+                          f"from {np.min(p):.4g} to {np.max(p):.4g}); for logits use "
+                          f"binary_cross_entropy_with_logits")
+        ctx.reduction, ctx.n = reduction, max(p.size, 1)
+        with np.errstate(divide="ignore"):
+            loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+        return _reduce(loss, reduction, "binary_cross_entropy")
+
+    def backward(ctx, grad):
+        p, t = ctx.inputs
+        g = _upstream(grad, ctx.reduction, ctx.n)
+        gp = gt = None
+        if ctx.needs_input_grad[0]:
+            gp = g * (p - t) / (p * (1 - p)).clip(min=1e-12)
+        if ctx.needs_input_grad[1]:
+            gt = g * ((1 - p).log().clip(min=-100) - p.log().clip(min=-100))
+        return gp, gt
+
+
+def _pair_sample(s):
+    a, b = s.broadcastable_shapes(2)
+    shape = np.broadcast_shapes(a, b)
+    return (s.array(shape), s.array(shape)), {}
+
+
+@register("mse_loss", sample=lambda s: (_pair_sample(s)[0], {"reduction": s.choice(REDUCTIONS)}))
+def mse_loss(input, target, reduction: str = "mean"):
+    """mean((input - target)**2);  d/dinput = 2 (input - target) / N."""
+    _check_same_shape("mse_loss", input.data, target.data)
+    sq = (input - target) ** 2
+    if reduction not in REDUCTIONS:
+        raise OpError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+
+@register("sum_squared_error", sample=_pair_sample)
+def sum_squared_error(y, t):
+    """The book's 0.5 * sum((y - t)**2);  d/dy = y - t."""
+    _check_same_shape("sum_squared_error", y.data, t.data)
+    return 0.5 * ((y - t) ** 2).sum()
