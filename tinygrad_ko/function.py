@@ -53,6 +53,7 @@ class Function:
     generation: int = 0
     needs_input_grad: tuple[bool, ...] = ()
     _inputs: tuple[Tensor, ...] | None = None
+    _out: np.ndarray            # the forward output (recorded nodes only)
     _retain: Any = None  # weakref to a non-leaf output that called retain_grad()
     _trace: str = ""     # where user code created this node (recorded inside detect_anomaly)
 

@@ -69,6 +69,12 @@ class OpSpec:
 REGISTRY: dict[str, OpSpec] = {}
 
 
+def _first_paragraph(doc: str | None) -> str:
+    """An op's docstring starts with 'forward;  derivative.' (maybe over several lines)."""
+    para = (doc or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in para.splitlines())
+
+
 def register(name: str, *, sample: SampleFn, call: Callable[..., Any] | None = None,
              methods: Sequence[str] = (), second_order: bool = True, eps: float = 1e-6,
              atol: float = 1e-5, rtol: float = 1e-3) -> Callable[[Any], Any]:
@@ -81,7 +87,7 @@ def register(name: str, *, sample: SampleFn, call: Callable[..., Any] | None = N
         spec = OpSpec(name=name, sample=sample, function=obj if is_function else None,
                       call=call if (call is not None or is_function) else obj,
                       methods=tuple(methods), second_order=second_order, eps=eps, atol=atol,
-                      rtol=rtol, doc=(obj.__doc__ or "").strip().split("\n")[0])
+                      rtol=rtol, doc=_first_paragraph(obj.__doc__))
         if is_function:
             obj.name = name
             obj.spec = spec
