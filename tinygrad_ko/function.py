@@ -64,6 +64,12 @@ class Function:
     def backward(ctx, grad: Tensor) -> Tensor | None | tuple[Tensor | None, ...]:
         raise NotImplementedError
 
+    # Optional, for speed: the same backward on NumPy arrays. When a graph of the backward pass is
+    # not needed (create_graph=False, the usual case), the engine calls it instead of ``backward``
+    # and skips building Tensors for every intermediate. ``backward`` stays the reference (it is
+    # what create_graph=True differentiates), and tests/test_ops_oracle.py checks both agree.
+    backward_np: Any = None
+
     # -- what backward reads ---------------------------------------------------------------------
     @property
     def inputs(ctx) -> tuple[Tensor, ...]:
@@ -255,7 +261,12 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 STATE.backward_of = (f"the backward of {node.name}, whose forward was called at "
                                      f"{node._trace or '<unknown>'}")
             try:
-                in_grads = node.backward(g)
+                if node.backward_np is not None and not create_graph:
+                    raw = node.backward_np(g._data)
+                    in_grads = tuple(None if a is None else Tensor._wrap(a)
+                                     for a in (raw if isinstance(raw, tuple) else (raw,)))
+                else:
+                    in_grads = node.backward(g)
             finally:
                 STATE.backward_of = ""
             if not isinstance(in_grads, tuple):

@@ -199,6 +199,9 @@ class ReLU(Function):
         x, = ctx.inputs
         return grad * const(x.data > 0, grad.dtype)
 
+    def backward_np(ctx, grad):
+        return grad * (ctx.inputs[0].data > 0)
+
 
 @register("leaky_relu", sample=unary(avoid=(0.0,), negative_slope=lambda s, _: s.floats(0.0, 0.5)),
           methods=("leaky_relu",))

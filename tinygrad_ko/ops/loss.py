@@ -116,6 +116,25 @@ class CrossEntropy(Function):
             gt = -logp_t * (g * (1 - ctx.smooth))
         return gz, gt
 
+    def backward_np(ctx, grad):
+        logits, target = ctx.inputs
+        (logp,) = ctx.saved_tensors
+        n, c = logp.shape
+        g = _upstream(grad, ctx.reduction, ctx.n)
+        g = g.reshape(-1, 1) if g.ndim == 1 else g
+        e = ctx.smooth
+        gz = np.exp(logp)                         # softmax
+        if ctx.index:                             # (y - t): subtract the one-hot without building it
+            gz[np.arange(n), target.data] -= 1 - e
+            if e:
+                gz -= e / c
+        else:
+            q = target.data if not e else (1 - e) * target.data + e / c
+            gz = gz * np.sum(q, axis=-1, keepdims=True) - q
+        gz *= g
+        gt = -logp * (g * (1 - e)) if ctx.needs_input_grad[1] else None
+        return gz, gt
+
 
 def _nll_sample(s):
     n, c = s.integers(1, 4), s.integers(2, 5)

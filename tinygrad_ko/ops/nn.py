@@ -47,6 +47,16 @@ class Linear(Function):
         gb = g2.sum(axis=0) if len(need) > 2 and need[2] else None
         return (gx, gw, gb) if len(need) > 2 else (gx, gw)
 
+    def backward_np(ctx, grad):
+        x, w = (t.data for t in ctx.inputs[:2])
+        need = ctx.needs_input_grad
+        g2 = grad.reshape(-1, w.shape[0])
+        gx = grad @ w if need[0] else None
+        gw = g2.T @ x.reshape(-1, w.shape[1]) if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+
 
 def _dropout_sample(s):
     return (s.array(s.shape()),), {"p": s.choice([0.0, 0.3, 0.5]), "seed": s.integers(0, 100)}
