@@ -193,3 +193,8 @@ __all__ = [
     "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
     "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError",
 ]
+
+# the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz
+from . import data, nn, optim, viz  # noqa: E402
+
+__all__ += ["nn", "optim", "data", "viz"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..function import Function
 from ..registry import register
 from .nn import Linear
@@ -113,6 +113,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ShapeError(f"conv2d: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape}: expected input (N, {weight.shape[1] if weight.ndim == 4 else 'C'}"
                          f", H, W) and weight (out_channels, in_channels, kh, kw)")
+    if x.dtype != weight.dtype and x.dtype.kind == "f":
+        raise DTypeError(f"conv2d: input is {x.dtype} but the weight is {weight.dtype}; convert one "
+                         f"of them (x.astype({weight.dtype}) or model.to({x.dtype}))")
+    if x.dtype.kind in "biu":
+        x = x.astype(weight.dtype)
     n, o, (kh, kw) = x.shape[0], weight.shape[0], weight.shape[2:]
     stride, padding = _pair(stride, "conv2d"), _pair(padding, "conv2d")
     oh, ow = _geometry("conv2d", x.shape, (kh, kw), stride, padding)

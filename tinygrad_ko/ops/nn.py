@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import OpError, ShapeError
+from ..errors import DTypeError, OpError, ShapeError
 from ..function import Function, const
 from ..grad_mode import no_grad
 from ..registry import register
@@ -27,6 +27,11 @@ class Linear(Function):
     """y = x @ W.T + b, W of shape (out, in) as PyTorch;
     dx = dy @ W,  dW = dy^T x (summed over batch axes),  db = sum of dy over batch axes."""
     def forward(ctx, x, w, b=None):
+        if x.dtype != w.dtype:
+            if x.dtype.kind not in "biu":
+                raise DTypeError(f"linear: input is {x.dtype} but the weight is {w.dtype}; convert "
+                                 f"one of them (x.astype({w.dtype}) or model.to({x.dtype}))")
+            x = x.astype(w.dtype)  # integer data (e.g. pixels) meets float weights, as PyTorch
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
             raise ShapeError(f"linear: input of shape {x.shape} does not fit weight of shape "
                              f"{w.shape}: the input's last dim must be {w.shape[-1]} (in_features)")

@@ -108,10 +108,11 @@ class SumTo(Function):
         return grad.broadcast_to(ctx.inputs[0].shape)
 
 
-def _norm_axis(axis: int, ndim: int, op: str) -> int:
-    if not -ndim <= axis < ndim:
-        raise AxisError(f"{op}: axis {axis} is out of range for a tensor with {ndim - 1} dims")
-    return axis % ndim
+def _norm_axis(axis: int, n_positions: int, op: str, ndim: int) -> int:
+    """axis in [-n_positions, n_positions) -> non-negative; ``ndim`` is the tensor's, for the error."""
+    if not -n_positions <= axis < n_positions:
+        raise AxisError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return axis % n_positions
 
 
 def _squeeze_sample(s):
@@ -125,7 +126,8 @@ def squeeze(x, axis=None):
     PyTorch). Composite: a reshape."""
     if axis is None:
         return x.reshape(tuple(n for n in x.shape if n != 1))
-    axes = {_norm_axis(a, max(x.ndim, 1), "squeeze") for a in ((axis,) if isinstance(axis, int) else axis)}
+    axes = {_norm_axis(a, max(x.ndim, 1), "squeeze", x.ndim)
+            for a in ((axis,) if isinstance(axis, int) else axis)}
     return x.reshape(tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
@@ -137,7 +139,7 @@ def _unsqueeze_sample(s):
 @register("unsqueeze", sample=_unsqueeze_sample, methods=("unsqueeze", "expand_dims"))
 def unsqueeze(x, axis):
     """Insert a size-1 axis at ``axis``. Composite: a reshape."""
-    axis = _norm_axis(axis, x.ndim + 1, "unsqueeze")
+    axis = _norm_axis(axis, x.ndim + 1, "unsqueeze", x.ndim)
     return x.reshape(x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -152,8 +154,8 @@ def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one (PyTorch). Composite: a reshape."""
     if x.ndim == 0:
         return x.reshape(1)
-    start = _norm_axis(start_dim, x.ndim, "flatten")
-    end = _norm_axis(end_dim, x.ndim, "flatten")
+    start = _norm_axis(start_dim, x.ndim, "flatten", x.ndim)
+    end = _norm_axis(end_dim, x.ndim, "flatten", x.ndim)
     if start > end:
         raise AxisError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))

@@ -1,0 +1,83 @@
+"""Loss modules: ``criterion = nn.CrossEntropyLoss(); loss = criterion(logits, targets)``.
+Each is a thin wrapper of the function of the same name in ``nn.functional``.
+
+``reduction``: 'mean' (default) averages the per-example losses, 'sum' adds them, 'none' returns
+them all.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import OpError
+from ..tensor import Tensor
+from . import functional as F
+from .layers import _tensor
+from .module import Module
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise OpError(f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got "
+                          f"{reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax + cross-entropy on logits (the book's SoftmaxWithLoss): targets are class indices
+    (N,) or probabilities / one-hot rows (N, C). ``label_smoothing`` e mixes the target with the
+    uniform distribution: (1 - e) * t + e / C."""
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise OpError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got "
+                          f"{label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()]
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        return ", ".join(p for p in parts if p)
+
+
+class NLLLoss(_Loss):
+    """-log_probs[i, target_i]: use after LogSoftmax (LogSoftmax + NLLLoss = CrossEntropyLoss)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.nll_loss(_tensor(input), _tensor(target), self.reduction)
+
+
+class MSELoss(_Loss):
+    """(input - target)**2, averaged. (The book's sum_squared_error is 0.5 * the sum:
+    ``F.sum_squared_error``.)"""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.mse_loss(_tensor(input), _tensor(target), self.reduction)
+
+
+class BCELoss(_Loss):
+    """-(t log p + (1 - t) log(1 - p)) on probabilities p in [0, 1] (after a Sigmoid)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + BCELoss in one numerically stable step, on logits (logistic regression's loss)."""
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss"]
