@@ -1,0 +1,324 @@
+"""Benchmark: one full training step (forward, softmax cross-entropy, backward, SGD update) of an
+MLP on synthetic float32 MNIST-shaped data, implementations interleaved round by round in one
+process; prints each one's median step time and its ratio to the baseline.
+
+    python examples/benchmark.py            # everything (about a minute)
+    python examples/benchmark.py --quick    # fewer rounds, extrapolated full gradient check
+
+Implementations:
+  book        the book's hand-written NumPy layers (Affine, Relu, SoftmaxWithLoss), float32 -- baseline
+  tinygrad_ko nn.Linear / nn.ReLU / F.cross_entropy / optim.SGD through the public API
+  torch       PyTorch on the CPU, when installed
+  floor       just the NumPy matmuls the step needs (forward, dW of every layer, dX of all but the first)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tinygrad_ko as tg  # noqa: E402
+from tinygrad_ko import nn, optim  # noqa: E402
+from tinygrad_ko.nn import functional as F  # noqa: E402
+
+CONFIGS = [((784, 50, 10), 100), ((784, 100, 10), 100), ((784, 512, 512, 10), 256)]
+LR = 0.1
+
+
+# -- the book's layers (밑바닥부터 시작하는 딥러닝, common/layers.py), written out as learners do ----
+def softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+class Relu:
+    def forward(self, x):
+        self.mask = (x <= 0)
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dout[self.mask] = 0
+        return dout
+
+
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.x = x
+        return np.dot(x, self.W) + self.b
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx
+
+
+class SoftmaxWithLoss:
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        return cross_entropy_error(self.y, self.t)
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        return dx / batch_size
+
+
+class BookNet:
+    def __init__(self, weights):
+        self.layers = []
+        for k, (W, b) in enumerate(weights):
+            self.layers.append(Affine(W.T.copy(), b.copy()))     # the book stores W as (in, out)
+            if k < len(weights) - 1:
+                self.layers.append(Relu())
+        self.last = SoftmaxWithLoss()
+
+    def step(self, x, t):
+        for layer in self.layers:
+            x = layer.forward(x)
+        loss = self.last.forward(x, t)
+        dout = self.last.backward()
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        for layer in self.layers:
+            if isinstance(layer, Affine):
+                layer.W -= LR * layer.dW
+                layer.b -= LR * layer.db
+        return loss
+
+
+# -- the others ----------------------------------------------------------------------------------
+def make_tinygrad(weights):
+    layers = []
+    for k, (W, b) in enumerate(weights):
+        lin = nn.Linear(W.shape[1], W.shape[0])
+        lin.weight.data[...] = W
+        lin.bias.data[...] = b
+        layers.append(lin)
+        if k < len(weights) - 1:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    opt = optim.SGD(model.parameters(), lr=LR)
+
+    def step(x, t):
+        loss = F.cross_entropy(model(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def make_torch(weights):
+    import torch
+    layers = []
+    for k, (W, b) in enumerate(weights):
+        lin = torch.nn.Linear(W.shape[1], W.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if k < len(weights) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+
+    def step(x, t):
+        loss = torch.nn.functional.cross_entropy(model(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def make_floor(weights):
+    Ws = [W.copy() for W, _ in weights]
+
+    def step(x, t):
+        acts = [x]
+        for W in Ws:
+            acts.append(acts[-1] @ W.T)
+        g = acts[-1]
+        for k in reversed(range(len(Ws))):
+            g.T @ acts[k]                  # dW
+            if k:
+                g = g @ Ws[k]              # dX (not needed for the input layer)
+    return step
+
+
+def median_times(steps: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, float]:
+    """Interleave the implementations round by round so machine noise hits them alike."""
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for r in range(warmup + rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            elapsed = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(elapsed)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def mlp_benchmark(rounds: int) -> list[dict]:
+    try:
+        import torch
+        torch.manual_seed(0)
+    except ImportError:
+        torch = None
+        print("(PyTorch not installed: its column is skipped; pip install torch to compare)")
+    rng = np.random.default_rng(0)
+    rows = []
+    for sizes, batch in CONFIGS:
+        weights = [((rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32),
+                    np.zeros(o, np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
+        x = rng.random((batch, sizes[0]), dtype=np.float32)
+        t = rng.integers(0, sizes[-1], batch)
+        book, tgs, floor = BookNet(weights), make_tinygrad(weights), make_floor(weights)
+        xt, tt = tg.Tensor(x), tg.Tensor(t)
+        steps = {"book": lambda: book.step(x, t), "tinygrad_ko": lambda: tgs(xt, tt),
+                 "floor": lambda: floor(x, t)}
+        if torch is not None:
+            ts, xp, tp = make_torch(weights), torch.from_numpy(x), torch.from_numpy(t)
+            steps["torch"] = lambda: ts(xp, tp)
+        n = rounds if batch <= 100 else max(rounds // 5, 30)
+        med = median_times(steps, n, warmup=max(n // 10, 5))
+        rows.append({"config": "-".join(map(str, sizes)) + f" b{batch}", "median": med})
+    return rows
+
+
+def cnn_benchmark(rounds: int) -> dict[str, float]:
+    """A training step of the small CNN of examples/mnist.py --model cnn, batch 64."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 64)
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    xt, tt = tg.Tensor(x), tg.Tensor(t)
+
+    def tg_step():
+        loss = F.cross_entropy(model(xt), tt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    steps = {"tinygrad_ko": tg_step}
+    try:
+        import torch
+        tm = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1),
+                                 torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                                 torch.nn.Linear(32 * 7 * 7, 10))
+        topt = torch.optim.SGD(tm.parameters(), lr=0.01)
+        xp, tp = torch.from_numpy(x), torch.from_numpy(t)
+
+        def torch_step():
+            loss = torch.nn.functional.cross_entropy(tm(xp), tp)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+        steps["torch"] = torch_step
+    except ImportError:
+        pass
+    return median_times(steps, rounds, warmup=5)
+
+
+def gradcheck_benchmark(quick: bool) -> dict[str, float]:
+    """The fast (random-direction) gradcheck of the 39,760-parameter 784-50-10 net, against the
+    full central-difference gradient (two forward passes per parameter)."""
+    from tinygrad_ko.gradcheck import gradcheck
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.random((100, 784)))
+    t = tg.Tensor(rng.integers(0, 10, 100))
+    params = [rng.standard_normal((50, 784)) * 0.05, np.zeros(50),
+              rng.standard_normal((10, 50)) * 0.1, np.zeros(10)]
+
+    def loss(W1, b1, W2, b2):
+        return F.cross_entropy(F.linear(F.linear(x, W1, b1).relu(), W2, b2), t)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        assert gradcheck(loss, params, fast_mode=True)
+        times.append(time.perf_counter() - start)
+    out = {"fast_gradcheck_s": float(np.median(times))}
+    # the full numerical gradient: 2 forward passes per parameter
+    ps = [tg.Tensor(p) for p in params]
+    n_params = sum(p.size for p in params)
+    sample = 2000 if quick else n_params
+    start = time.perf_counter()
+    done = 0
+    with tg.no_grad():
+        for p in ps:
+            flat = p.data.reshape(-1)
+            for k in range(flat.size):
+                if done >= sample:
+                    break
+                old = flat[k]
+                flat[k] = old + 1e-6
+                loss(*ps)
+                flat[k] = old - 1e-6
+                loss(*ps)
+                flat[k] = old
+                done += 1
+    elapsed = time.perf_counter() - start
+    out["full_numerical_gradient_s"] = elapsed * n_params / done
+    out["full_extrapolated"] = float(done < n_params)
+    out["n_params"] = float(n_params)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=400, help="timed steps per small config")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds; extrapolate the full gradient")
+    ap.add_argument("--skip-gradcheck", action="store_true")
+    ap.add_argument("--skip-cnn", action="store_true")
+    args = ap.parse_args()
+    rounds = 60 if args.quick else args.rounds
+    print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs")
+    rows = mlp_benchmark(rounds)
+    names = ["book", "tinygrad_ko", "torch", "floor"]
+    print(f"\n{'config':<22}" + "".join(f"{n + ' ms':>15}" for n in names)
+          + f"{'tg/book':>10}{'tg/torch':>10}{'tg/floor':>10}")
+    for row in rows:
+        m = row["median"]
+        cells = "".join(f"{m[n] * 1e3:>15.3f}" if n in m else f"{'-':>15}" for n in names)
+        tg_t = m["tinygrad_ko"]
+        ratios = f"{tg_t / m['book']:>10.2f}" + (f"{tg_t / m['torch']:>10.2f}" if "torch" in m else f"{'-':>10}") \
+            + f"{tg_t / m['floor']:>10.2f}"
+        print(f"{row['config']:<22}{cells}{ratios}")
+    if not args.skip_cnn:
+        c = cnn_benchmark(20 if args.quick else 60)
+        line = f"\nCNN step (b64, conv16-conv32): tinygrad_ko {c['tinygrad_ko'] * 1e3:.1f} ms"
+        if "torch" in c:
+            line += f", torch {c['torch'] * 1e3:.1f} ms, ratio {c['tinygrad_ko'] / c['torch']:.2f}"
+        print(line)
+    if not args.skip_gradcheck:
+        g = gradcheck_benchmark(args.quick)
+        kind = "extrapolated" if g["full_extrapolated"] else "measured"
+        print(f"\ngradcheck of the {int(g['n_params']):,}-parameter 784-50-10 net: fast mode "
+              f"{g['fast_gradcheck_s'] * 1e3:.1f} ms; full central differences "
+              f"{g['full_numerical_gradient_s']:.1f} s ({kind}); "
+              f"ratio {g['full_numerical_gradient_s'] / g['fast_gradcheck_s']:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

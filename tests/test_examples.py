@@ -1,0 +1,106 @@
+"""Smoke tests: every example runs with tiny settings and prints what it promises."""
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import DATASETS
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+HAVE_MNIST = os.path.exists(os.path.join(DATASETS, "mnist", "train-images-idx3-ubyte.gz"))
+HAVE_CATS = os.path.exists(os.path.join(DATASETS, "catvnoncat", "train_catvnoncat.h5"))
+needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST files not found at {DATASETS}: "
+                                                        f"set TINYGRAD_KO_DATA")
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["mnist", "logistic_regression", "gradient_descent",
+                                  "gradient_check", "chain_rule", "fur_and_wings", "benchmark"])
+def test_help(name, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as e:
+        load(name).main()
+    assert e.value.code == 0
+    assert "usage" in capsys.readouterr().out
+
+
+def test_gradient_descent(capsys):
+    num, bp = load("gradient_descent").main([])
+    assert np.abs(num).max() < 1e-6 and np.abs(bp).max() < 1e-6
+    np.testing.assert_allclose(num, bp, atol=1e-12)
+    big, _ = load("gradient_descent").main(["--lr", "10", "--steps", "10"])
+    assert np.abs(big).max() > 1e10                        # too big a learning rate diverges
+    small, _ = load("gradient_descent").main(["--lr", "1e-10", "--steps", "100"])
+    np.testing.assert_allclose(small, [-3.0, 4.0], atol=1e-6)   # too small: barely moves
+    assert "numerical_gradient" in capsys.readouterr().out
+
+
+def test_chain_rule(tmp_path, capsys):
+    out = load("chain_rule").main(["--out", str(tmp_path / "graph.dot")])
+    assert out["J"] == 33 and out["grads"] == (3, 6, 9)
+    text = capsys.readouterr().out
+    assert "J = 3(a + b*c) = 33" in text and "dJ/db = 6" in text and "local derivative" in text
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph")
+
+
+def test_fur_and_wings(capsys):
+    out = load("fur_and_wings").main([])
+    assert out["accuracy"] == 1.0 and out["loss"] < 0.05
+    assert "mammal" in capsys.readouterr().out
+
+
+def test_logistic_regression_synthetic(capsys):
+    out = load("logistic_regression").main(["--synthetic", "--iterations", "300"])
+    costs = out["costs"]
+    assert costs[0] == pytest.approx(np.log(2)) and all(b < a for a, b in zip(costs, costs[1:]))
+    assert out["train_accuracy"] > 90
+    assert "Cost after iteration 200" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HAVE_CATS, reason=f"cat/non-cat files not found at {DATASETS}")
+def test_logistic_regression_matches_the_course(capsys):
+    pytest.importorskip("h5py", reason="h5py is needed to read the course's HDF5 files")
+    out = load("logistic_regression").main(["--data-dir", os.path.join(DATASETS, "catvnoncat")])
+    costs = out["costs"]
+    # the course notebook's printed values
+    assert f"{costs[0]:.6f}" == "0.693147" and f"{costs[1]:.6f}" == "0.584508"
+    assert f"{costs[19]:.6f}" == "0.140872"
+    assert out["train_accuracy"] == pytest.approx(99.04306220095694)
+    assert out["test_accuracy"] == pytest.approx(70.0)
+
+
+@needs_mnist
+def test_gradient_check(capsys):
+    out = load("gradient_check").main(["--batch", "2", "--hidden", "4"])
+    assert set(out["diffs"]) == {"W1", "b1", "W2", "b2"}
+    assert max(out["diffs"].values()) < 1e-7
+    assert "gradcheck(fast_mode=True) passed" in capsys.readouterr().out
+
+
+@needs_mnist
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_mnist_smoke(model, tmp_path, capsys):
+    out = load("mnist").main(["--model", model, "--subset", "512", "--test-subset", "200",
+                              "--epochs", "1", "--max-steps", "4", "--out-dir", str(tmp_path),
+                              "--no-progress"])
+    h = out["history"]
+    assert len(h["val_acc"]) == 1 and 0.0 <= h["val_acc"][0] <= 1.0 and np.isfinite(h["loss"][0])
+    assert os.path.exists(out["checkpoint"])
+    text = capsys.readouterr().out
+    assert "test accuracy:" in text and "epoch 1/1" in text
+
+
+def test_benchmark_smoke(capsys, monkeypatch):
+    bench = load("benchmark")
+    monkeypatch.setattr(bench, "CONFIGS", [((784, 50, 10), 20)])
+    rows = bench.mlp_benchmark(rounds=5)
+    assert rows[0]["median"]["tinygrad_ko"] > 0 and rows[0]["median"]["book"] > 0
+    assert "floor" in rows[0]["median"]
