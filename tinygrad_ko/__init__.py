@@ -16,7 +16,8 @@ import numpy as np
 from .tensor import Tensor, where  # noqa: I001
 from .autograd import grad
 from .errors import (AnomalyError, AxisError, CheckpointError, DataError, DTypeError, GradcheckError,
-                     GraphError, IndexOutOfRangeError, OpError, ShapeError, TinygradError)
+                     GraphError, IndexOutOfRangeError, OpError, ShapeError, TinygradError,
+                     UsageError)
 from .function import Function
 from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
                         set_grad_enabled)
@@ -191,7 +192,7 @@ __all__ = [
     "maximum", "minimum", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sum", "mean", "softmax",
     "log_softmax", "logsumexp", "float16", "float32", "float64", "int32", "int64", "bool_",
     "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
-    "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError",
+    "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError", "UsageError",
 ]
 
 # the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz

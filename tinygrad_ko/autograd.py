@@ -25,7 +25,8 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     else:
         gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
     if len(gos) != len(outs):
-        raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+        from .errors import ShapeError
+        raise ShapeError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
     result = run_backward(outs, gos, retain_graph, create_graph, inputs=ins)
     assert result is not None
     if not allow_unused:

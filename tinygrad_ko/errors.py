@@ -28,6 +28,10 @@ class IndexOutOfRangeError(TinygradError, IndexError):
     """An index is out of bounds for the axis it indexes."""
 
 
+class UsageError(TinygradError, TypeError):
+    """An API was called the wrong way: an argument of the wrong kind, or two that conflict."""
+
+
 class DTypeError(TinygradError, TypeError):
     """A dtype is not allowed here (e.g. an integer tensor that should require grad)."""
 
@@ -55,5 +59,6 @@ class DataError(TinygradError, OSError):
 
 __all__ = [
     "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
+    "UsageError",
     "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError",
 ]

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import DTypeError, GraphError, OpError, ShapeError, TinygradError
+from .errors import DTypeError, GraphError, OpError, ShapeError, TinygradError, UsageError
 from .grad_mode import STATE
 
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -151,7 +151,7 @@ class Tensor:
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise UsageError("len() of a 0-d tensor")
         return self._data.shape[0]
 
     def numpy(self) -> np.ndarray:
@@ -590,7 +590,7 @@ def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, b
     """Accept NumPy's axis/keepdims and PyTorch's dim/keepdim."""
     if dim is not None:
         if axis is not None:
-            raise TypeError("give either axis or dim, not both")
+            raise UsageError("give either axis or dim, not both")
         axis = dim
     if keepdim is not None:
         keepdims = keepdim
@@ -601,7 +601,7 @@ def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, b
 
 def _ddof(ddof: int | None, correction: int | None) -> int:
     if ddof is not None and correction is not None:
-        raise TypeError("give either ddof or correction, not both")
+        raise UsageError("give either ddof or correction, not both")
     return int(correction if correction is not None else (ddof or 0))
 
 
@@ -612,7 +612,7 @@ def _shape_args(shape: Sequence[Any]) -> tuple[int, ...]:
     try:
         return tuple(int(s) for s in shape)
     except (TypeError, ValueError):
-        raise TypeError(f"a shape must be integers, got {shape!r}") from None
+        raise UsageError(f"a shape must be integers, got {shape!r}") from None
 
 
 def _index(index: Any) -> Any:

@@ -18,14 +18,14 @@ import math
 import numpy as np
 
 from .. import default_generator
-from ..errors import OpError, ShapeError
+from ..errors import OpError, ShapeError, UsageError
 from ..tensor import Tensor
 
 
 def _fill(tensor: Tensor, values: np.ndarray | float, where: str) -> Tensor:
     """Write values into the tensor's array in place (no graph is recorded: this is not an op)."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"nn.init.{where}: expected a Tensor, got {type(tensor).__name__}")
+        raise UsageError(f"nn.init.{where}: expected a Tensor, got {type(tensor).__name__}")
     if tensor.dtype.kind != "f":
         raise OpError(f"nn.init.{where}: expected a floating-point tensor, got {tensor.dtype}")
     data = tensor.data

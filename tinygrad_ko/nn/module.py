@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 from ..tensor import Tensor
 
 
@@ -112,28 +112,28 @@ class Module:
             d = self.__dict__
             if name in d.get("_parameters", ()):
                 if value is not None:
-                    raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} "
+                    raise UsageError(f"{type(self).__name__}: cannot assign {type(value).__name__} "
                                     f"as parameter '{name}' (nn.Parameter or None expected)")
                 d["_parameters"][name] = None
             elif name in d.get("_modules", ()):
                 if value is not None:
-                    raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} "
+                    raise UsageError(f"{type(self).__name__}: cannot assign {type(value).__name__} "
                                     f"as child module '{name}' (nn.Module or None expected)")
                 d["_modules"][name] = None
             elif name in d.get("_buffers", ()):
                 if value is not None and not isinstance(value, Tensor):
-                    raise TypeError(f"{type(self).__name__}: cannot assign "
+                    raise UsageError(f"{type(self).__name__}: cannot assign "
                                     f"{type(value).__name__} as buffer '{name}' (Tensor or None "
                                     f"expected)")
                 d["_buffers"][name] = value
             elif isinstance(value, Tensor) and value.requires_grad and value.grad_fn is None:
-                raise TypeError(
+                raise UsageError(
                     f"{type(self).__name__}.{name}: a plain Tensor with requires_grad=True would "
                     f"not be registered, so parameters() and the optimizer would never see it; "
                     f"wrap it: self.{name} = nn.Parameter(...) (or register_buffer for a constant)")
             elif _holds_module_or_param(value):
                 kind = "nn.ModuleDict" if isinstance(value, dict) else "nn.ModuleList"
-                raise TypeError(
+                raise UsageError(
                     f"{type(self).__name__}.{name}: layers or parameters inside a plain "
                     f"{type(value).__name__} are not registered, so parameters() and the optimizer "
                     f"would never see them; use {kind}(...) (or nn.ParameterList/ParameterDict "
@@ -150,7 +150,7 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or None, a declared-but-absent one such as ``bias=False``)."""
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"{type(self).__name__}.register_parameter('{name}'): expected "
+            raise UsageError(f"{type(self).__name__}.register_parameter('{name}'): expected "
                             f"nn.Parameter or None, got {type(param).__name__}")
         self._registries("parameter", name)[0][name] = None
         setattr(self, name, param)
@@ -174,7 +174,7 @@ class Module:
     def add_module(self, name: str, module: "Module | None") -> None:
         """Register a child module under ``name`` (same as ``setattr``; name may be "0", "1"...)."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.add_module('{name}'): expected nn.Module, got "
+            raise UsageError(f"{type(self).__name__}.add_module('{name}'): expected nn.Module, got "
                             f"{type(module).__name__}")
         self._registries("module", name)[2][name] = None
         setattr(self, name, module)
@@ -291,7 +291,7 @@ class Module:
         (``model.double()`` before ``gradcheck``). Integer buffers are left alone."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
+            raise UsageError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
         for t in list(self.parameters()) + list(self.buffers()):
             if t.dtype.kind == "f" and t.dtype != dtype:
                 t.data = t.data.astype(dtype)       # the setter bumps the version counter

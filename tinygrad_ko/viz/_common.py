@@ -2,6 +2,8 @@
 an op's docstring says about its derivative."""
 from __future__ import annotations
 
+from ..errors import UsageError
+
 import functools
 import inspect
 from collections.abc import Iterable, Mapping
@@ -21,10 +23,10 @@ def as_tensors(tensors: Iterable[Any], where: str) -> list[Tensor]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = list(tensors[0])
     if not tensors:
-        raise TypeError(f"{where}: give at least one tensor")
+        raise UsageError(f"{where}: give at least one tensor")
     for t in tensors:
         if not isinstance(t, Tensor):
-            raise TypeError(f"{where}: expected Tensors, got {type(t).__name__}")
+            raise UsageError(f"{where}: expected Tensors, got {type(t).__name__}")
     return tensors
 
 
@@ -44,7 +46,7 @@ class Names:
             # Accept {W1: "W1"} and, easier to type, {"W1": W1} (or dict(W1=W1)).
             t, name = (value, key) if isinstance(key, str) else (key, value)
             if not isinstance(t, Tensor) or not isinstance(name, str):
-                raise TypeError(f"names: expected a dict Tensor -> str (or str -> Tensor), got an "
+                raise UsageError(f"names: expected a dict Tensor -> str (or str -> Tensor), got an "
                                 f"entry {type(key).__name__} -> {type(value).__name__}")
             self._given[self.key(t)] = name
             self._keep.append(t)
