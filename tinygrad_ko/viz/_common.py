@@ -2,14 +2,14 @@
 an op's docstring says about its derivative."""
 from __future__ import annotations
 
-from ..errors import UsageError
-
 import functools
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from ..errors import UsageError
 
 from ..function import Function
 from ..tensor import Tensor
