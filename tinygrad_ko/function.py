@@ -108,7 +108,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays; record the node when a gradient will be needed."""
-        ctx = cls()
+        ctx = object.__new__(cls)
         try:
             out = ctx.forward(*[t._data for t in inputs], **params)
         except TinygradError:
@@ -120,11 +120,12 @@ class Function:
         if STATE.anomaly:
             _check_finite(cls.name, out, "forward output", STATE.backward_of or _user_frame())
         version = inputs[0]._version if cls.view else None
-        if not STATE.grad_enabled or not any(t._requires_grad for t in inputs):
+        needs = [t._requires_grad for t in inputs]
+        if not STATE.grad_enabled or True not in needs:
             return Tensor._wrap(out, False, None, version)
         ctx._inputs = inputs
         ctx._versions = tuple([t._version[0] for t in inputs])
-        ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
+        ctx.needs_input_grad = tuple(needs)
         gen = 0
         for t in inputs:
             f = t.grad_fn
@@ -191,6 +192,21 @@ def _check_finite(name: str, arr: np.ndarray, what: str, where: str) -> None:
 
 
 # -- the backward engine ---------------------------------------------------------------------------
+# Gradients flow through the engine as NumPy arrays, or, with create_graph=True, as Tensors (so the
+# backward pass is recorded). The two share everything the engine needs: .shape, .dtype, .astype
+# and +; only summing a broadcast gradient back differs (``_sum_to``).
+
+def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    if isinstance(g, Tensor):
+        return g.sum_to(shape)
+    from .ops.shape import sum_to
+    return sum_to(g, shape)
+
+
+def _as_tensor(g: Any) -> Any:
+    return g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
+
+
 def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                  retain_graph: bool | None = None, create_graph: bool = False,
                  inputs: Sequence[Tensor] | None = None) -> list[Tensor | None] | None:
@@ -201,9 +217,9 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
     """
     if retain_graph is None:
         retain_graph = create_graph
-    captured: list[Tensor | None] = []
-    leaf_slot: dict[int, int] = {}
-    node_slot: dict[Function, int] = {}
+    captured: list[Any] = []
+    leaf_slot: dict[int, int] = {}      # id(leaf) -> its position in ``inputs``
+    node_slot: dict[Function, int] = {}  # node -> position of the non-leaf input it made
     if inputs is not None:
         for i, t in enumerate(inputs):
             if not t._requires_grad:
@@ -214,119 +230,134 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 node_slot[t.grad_fn] = i
             captured.append(None)
 
-    tiebreak = itertools.count()
-    heap: list[tuple[int, int, Function]] = []
-    pending: dict[Function, Tensor] = {}   # node -> gradient of its output, summed so far
+    heap: list[tuple[int, int, Function]] = []  # (-generation, push order, node): latest first
+    order = itertools.count()
+    pending: dict[Function, Any] = {}           # node -> gradient of its output, summed so far
     visited: list[Function] = []
-    handed_out: set[int] = set()           # ids of arrays stored as .grad: never share one twice
+    handed_out: set[int] = set()                # ids of arrays stored as .grad: never share one
 
-    def deliver_leaf(t: Tensor, g: Tensor) -> None:
-        if inputs is not None:
-            i = leaf_slot.get(id(t))
-            if i is not None:
-                captured[i] = g if captured[i] is None else captured[i] + g
-            return
-        _accumulate_grad(t, g, create_graph, handed_out)
-
-    def send(node: Function, g: Tensor) -> None:
-        if node in pending:
-            pending[node] = pending[node] + g
-        else:
-            pending[node] = g
-            heapq.heappush(heap, (-node.generation, next(tiebreak), node))
-
-    with _GradMode(create_graph):
+    prev_mode = STATE.grad_enabled
+    STATE.grad_enabled = create_graph           # record the backward pass only if asked
+    try:
         for root, g in zip(roots, root_grads):
             if not root._requires_grad:
                 raise GraphError(f"backward: a tensor of shape {root.shape} does not require grad "
                                  f"and has no grad_fn; did you forget requires_grad=True?")
-            g = _root_gradient(root, g)
-            if root.grad_fn is None:
-                deliver_leaf(root, g)
+            g = _root_gradient(root, g, create_graph)
+            node = root.grad_fn
+            if node is None:
+                if inputs is None:
+                    _accumulate_grad(root, g, create_graph, handed_out)
+                elif id(root) in leaf_slot:   # the same leaf may be several of the roots
+                    i = leaf_slot[id(root)]
+                    captured[i] = g if captured[i] is None else captured[i] + g
+            elif node in pending:
+                pending[node] = pending[node] + g
             else:
-                send(root.grad_fn, g)
+                pending[node] = g
+                heapq.heappush(heap, (-node.generation, next(order), node))
 
         while heap:
             node = heapq.heappop(heap)[2]
             g = pending.pop(node)
             if node._inputs is None:
                 raise GraphError(f"backward through {node.name}: {_FREED}")
-            if node in node_slot:
+            if node_slot and node in node_slot:
                 captured[node_slot[node]] = g
             if node._retain is not None and inputs is None:
                 t = node._retain()
                 if t is not None:
                     _accumulate_grad(t, g, create_graph, handed_out)
-            if STATE.anomaly:
-                STATE.backward_of = (f"the backward of {node.name}, whose forward was called at "
-                                     f"{node._trace or '<unknown>'}")
-            try:
-                if node.backward_np is not None and not create_graph:
-                    raw = node.backward_np(g._data)
-                    in_grads = tuple(None if a is None else Tensor._wrap(a)
-                                     for a in (raw if isinstance(raw, tuple) else (raw,)))
-                else:
-                    in_grads = node.backward(g)
-            finally:
-                STATE.backward_of = ""
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            final: list[Tensor | None] = []
+            in_grads = _call_backward(node, g, create_graph)
+            final: list[Any] = []
             for t, ig, need in zip(node._inputs, in_grads, node.needs_input_grad):
                 if ig is None or not need:
                     final.append(None)
                     continue
-                if ig.shape != t.shape:      # the input was broadcast in forward: sum it back
-                    ig = ig.sum_to(t.shape)
-                if ig.dtype != t.dtype:      # mixed precision: the gradient has its input's dtype
-                    ig = ig.astype(t.dtype)
+                if ig.shape != t._data.shape:  # the input was broadcast in forward: sum it back
+                    ig = _sum_to(ig, t._data.shape)
+                if ig.dtype != t._data.dtype:  # mixed precision: a gradient has its input's dtype
+                    ig = ig.astype(t._data.dtype)
                 if STATE.anomaly:
-                    _check_finite(node.name, ig._data, "backward gradient",
-                                  node._trace or "<unknown>")
+                    _check_finite(node.name, np.asarray(ig.data if create_graph else ig),
+                                  "backward gradient", node._trace or "<unknown>")
                 final.append(ig)
-                if t.grad_fn is None:
-                    deliver_leaf(t, ig)
+                f = t.grad_fn
+                if f is None:                 # a leaf: into .grad (or into grad()'s answer)
+                    if inputs is None:
+                        _accumulate_grad(t, ig, create_graph, handed_out)
+                    elif id(t) in leaf_slot:
+                        i = leaf_slot[id(t)]
+                        captured[i] = ig if captured[i] is None else captured[i] + ig
+                elif f in pending:            # a node used several times: gradients add up
+                    pending[f] = pending[f] + ig
                 else:
-                    send(t.grad_fn, ig)
+                    pending[f] = ig
+                    heapq.heappush(heap, (-f.generation, next(order), f))
             if STATE.tracer is not None:
-                STATE.tracer.step(node, g, in_grads, final)
+                STATE.tracer.step(node, _as_tensor(g), tuple(map(_as_tensor, in_grads)),
+                                  [_as_tensor(x) for x in final])
             visited.append(node)
+    finally:
+        STATE.grad_enabled = prev_mode
 
     if not retain_graph:
         for node in visited:
             node._release()
-    return captured if inputs is not None else None
+    return [_as_tensor(g) for g in captured] if inputs is not None else None
 
 
-def _root_gradient(root: Tensor, g: Tensor | None) -> Tensor:
+def _call_backward(node: Function, g: Any, create_graph: bool) -> tuple[Any, ...]:
+    """Run one node's backward on g; always returns a tuple, one gradient (or None) per input."""
+    if STATE.anomaly:
+        STATE.backward_of = (f"the backward of {node.name}, whose forward was called at "
+                             f"{node._trace or '<unknown>'}")
+    try:
+        if create_graph:
+            out = node.backward(g)
+        elif node.backward_np is not None:
+            out = node.backward_np(g)
+        else:  # an op with only a Tensor backward: run it on a Tensor, take the arrays back
+            out = node.backward(Tensor._wrap(g))
+            out = tuple(o._data if o is not None else None for o in out) \
+                if isinstance(out, tuple) else (out._data if out is not None else None)
+    finally:
+        STATE.backward_of = ""
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
+    """The gradient backward starts from: ones for a scalar, else the given one, checked."""
     if g is None:
-        if root.size != 1:
+        if root._data.size != 1:
             raise GraphError(
                 f"backward: the output has shape {root.shape}, so the gradient is only defined for a "
                 f"scalar. Reduce it first (y.sum().backward()) or pass gradient= a tensor of shape "
                 f"{root.shape} (y.backward(gradient=tg.ones_like(y))).")
-        return Tensor._wrap(np.ones(root.shape, dtype=root.dtype))
+        g = np.ones(root._data.shape, dtype=root._data.dtype)
+        return Tensor._wrap(g) if create_graph else g
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=root.dtype)
     if g.shape != root.shape:
         raise ShapeError(f"backward: gradient has shape {g.shape} but the output has shape "
                          f"{root.shape}; they must match")
-    return g if g.dtype == root.dtype else g.astype(root.dtype)
+    if g.dtype != root.dtype:
+        g = g.astype(root.dtype)
+    return g if create_graph else g._data
 
 
-def _accumulate_grad(t: Tensor, g: Tensor, create_graph: bool, handed_out: set[int]) -> None:
+def _accumulate_grad(t: Tensor, g: Any, create_graph: bool, handed_out: set[int]) -> None:
     """t.grad += g, as PyTorch: gradients accumulate across backward() calls."""
-    if create_graph:  # keep the graph of the gradient for higher-order derivatives
+    if create_graph:  # g is a Tensor with a graph, kept for higher-order derivatives
         t.grad = g if t.grad is None else t.grad + g
         return
-    data = g._data
     if t.grad is None:
         # Never let two .grad share memory (a + b hands both the same array), nor be a read-only
         # broadcast view: in-place edits of one grad (clipping, zero_) must not reach another.
-        if id(data) in handed_out or data.base is not None or not data.flags.writeable:
-            data = data.copy()
-        handed_out.add(id(data))
-        t.grad = Tensor._wrap(data)
+        if id(g) in handed_out or g.base is not None or not g.flags.writeable:
+            g = g.copy()
+        handed_out.add(id(g))
+        t.grad = Tensor._wrap(g)
     else:
-        t.grad = Tensor._wrap(t.grad._data + data)
+        t.grad = Tensor._wrap(t.grad._data + g)
         handed_out.add(id(t.grad._data))
