@@ -47,7 +47,6 @@ class Function:
     """Base class of every differentiable op. See the module docstring."""
 
     name: ClassVar[str] = "function"  # the op's public name, set by ``registry.register``
-    view: ClassVar[bool] = False       # True when forward returns a view of input 0 (shares memory)
     spec: ClassVar[Any] = None         # the registry entry, set by ``registry.register``
 
     generation: int = 0
@@ -119,7 +118,11 @@ class Function:
             out = np.asarray(out)
         if STATE.anomaly:
             _check_finite(cls.name, out, "forward output", STATE.backward_of or _user_frame())
-        version = inputs[0]._version if cls.view else None
+        # a view of the input (reshape, transpose, basic slicing...) shares its memory, so it
+        # shares its version counter: an in-place change through either is seen by both
+        version = None
+        if out.base is not None and inputs and np.may_share_memory(out, inputs[0]._data):
+            version = inputs[0]._version
         needs = [t._requires_grad for t in inputs]
         if not STATE.grad_enabled or True not in needs:
             return Tensor._wrap(out, False, None, version)

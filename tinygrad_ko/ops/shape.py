@@ -22,8 +22,6 @@ def _reshape_sample(s):
           call=lambda x, shape: x.reshape(shape))
 class Reshape(Function):
     """Same numbers, new shape;  backward reshapes the gradient back."""
-    view = True
-
     def forward(ctx, x, shape):
         try:
             return x.reshape(shape)
@@ -44,8 +42,6 @@ def _transpose_sample(s):
           call=lambda x, axes: x.permute(*axes))
 class Transpose(Function):
     """Permute the axes;  backward applies the inverse permutation."""
-    view = True
-
     def forward(ctx, x, axes):
         if sorted(int(a) % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise AxisError(f"transpose: {tuple(axes)} is not a permutation of the {x.ndim} axes "
@@ -67,8 +63,6 @@ def _broadcast_sample(s):
           call=lambda x, shape: x.broadcast_to(shape))
 class BroadcastTo(Function):
     """Repeat along size-1 (or new leading) axes;  backward sums over them (sum_to)."""
-    view = True
-
     def forward(ctx, x, shape):
         try:
             return np.broadcast_to(x, shape)
