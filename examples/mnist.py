@@ -25,10 +25,8 @@ from tinygrad_ko.data import DataLoader, TensorDataset, load_mnist  # noqa: E402
 from tinygrad_ko.nn import functional as F  # noqa: E402
 from tinygrad_ko.train import fit, plot_history  # noqa: E402
 
-DEFAULTS = {  # per model: epochs, batch size, learning rate (Adam)
-    "mlp": (8, 128, 1e-3),
-    "cnn": (4, 64, 1e-3),
-}
+DEFAULTS = {"mlp": (8, 128), "cnn": (6, 64)}   # per model: epochs, batch size
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}
 
 
 def make_model(kind: str) -> nn.Module:
@@ -47,9 +45,9 @@ def make_model(kind: str) -> nn.Module:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    ap.add_argument("--epochs", type=int, help="default: 8 (mlp), 4 (cnn)")
+    ap.add_argument("--epochs", type=int, help="default: 8 (mlp), 6 (cnn)")
     ap.add_argument("--batch-size", type=int, help="default: 128 (mlp), 64 (cnn)")
-    ap.add_argument("--lr", type=float, help="Adam learning rate, default 1e-3")
+    ap.add_argument("--lr", type=float, help="learning rate, default 1e-3 (adam) or 0.1 (sgd)")
     ap.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                     help="adam (default) or sgd with momentum 0.9")
     ap.add_argument("--data-dir", help="folder with the MNIST .gz files")
@@ -60,10 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    epochs, batch_size, lr = DEFAULTS[args.model]
+    epochs, batch_size = DEFAULTS[args.model]
     epochs = args.epochs or epochs
     batch_size = args.batch_size or batch_size
-    lr = args.lr or lr
+    lr = args.lr or DEFAULT_LR[args.optimizer]
 
     start = time.perf_counter()
     tg.manual_seed(args.seed)
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.optimizer == "adam":
         opt = optim.Adam(model.parameters(), lr=lr)
     else:
-        opt = optim.SGD(model.parameters(), lr=lr * 100, momentum=0.9)
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
 
     history = fit(model, F.cross_entropy, opt, train_loader, epochs=epochs, val_loader=test_loader,

@@ -13,6 +13,7 @@ from ..errors import DTypeError, ShapeError
 from ..function import Function
 from ..registry import register
 from .nn import Linear
+from .shape import ScatterAdd
 
 
 def _pair(v, name: str = "") -> tuple[int, int]:
@@ -73,6 +74,19 @@ def _col2im_sample(s):
     return (s.array((rows, cols)),), dict(kw, shape=x.shape)
 
 
+def _add_windows(g: np.ndarray, shape, kernel, stride, padding) -> np.ndarray:
+    """Sum window values g (N, C, kh, kw, OH, OW) back into an (N, C, H, W) array: each window
+    element goes where it was read from; overlapping windows add up."""
+    n, c, h, w = shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow = g.shape[4:]
+    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
+    for i in range(kh):        # kh * kw strided adds: few, and each is vectorised
+        for j in range(kw):
+            out[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += g[:, :, i, j]
+    return out[:, :, ph:ph + h, pw:pw + w]
+
+
 @register("col2im", sample=_col2im_sample)
 class Col2Im(Function):
     """The adjoint of im2col: rows (N*OH*OW, C*kh*kw) summed back into (N, C, H, W);
@@ -81,14 +95,9 @@ class Col2Im(Function):
         kernel, stride, padding = _pair(kernel), _pair(stride), _pair(padding)
         oh, ow = _geometry("col2im", shape, kernel, stride, padding)
         ctx.geometry = (kernel, stride, padding)
-        n, c, h, w = shape
-        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-        g = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
-        out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-        for i in range(kh):        # kh * kw strided adds: few, and each is vectorised
-            for j in range(kw):
-                out[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += g[:, :, i, j]
-        return out[:, :, ph:ph + h, pw:pw + w]
+        n, c = shape[:2]
+        g = cols.reshape(n, oh, ow, c, *kernel).transpose(0, 3, 4, 5, 1, 2)
+        return _add_windows(g, shape, kernel, stride, padding)
 
     def backward(ctx, grad):
         kernel, stride, padding = ctx.geometry
@@ -149,13 +158,57 @@ def _pool(op: str, x, kernel_size, stride, padding, pad_value):
     return cols, (n, c, oh, ow)
 
 
-@register("max_pool2d", sample=_pool_sample)
+@register("max_pool2d", sample=_pool_sample,
+          call=lambda x, kernel_size, stride, padding: MaxPool2d.apply(
+              x, kernel_size=kernel_size, stride=stride, padding=padding))
+class MaxPool2d(Function):
+    """Largest value of each kh x kw window (stride defaults to the kernel size);
+    d/dx = 1 for each window's largest element (the first one on ties), 0 elsewhere: backward
+    routes every gradient to its window's winner. Padding never wins (it is the lowest float)."""
+    def forward(ctx, x, kernel_size, stride=None, padding=0):
+        kernel = _pair(kernel_size, "max_pool2d")
+        stride = kernel if stride is None else _pair(stride, "max_pool2d")
+        padding = _pair(padding, "max_pool2d")
+        if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+            raise ShapeError(f"max_pool2d: padding {padding} must be at most half the kernel "
+                             f"{kernel}")
+        oh, ow = _geometry("max_pool2d", x.shape, kernel, stride, padding)
+        (ph, pw), (sh, sw) = padding, stride
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
+                       constant_values=np.finfo(x.dtype).min if x.dtype.kind == "f" else 0)
+        win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+        # one row per position in the window, one column per window: the arg-max then runs down
+        # short columns of a contiguous array, which NumPy does fast
+        win = win.transpose(4, 5, 0, 1, 2, 3).reshape(kernel[0] * kernel[1], -1)
+        ctx.winner = np.argmax(win, axis=0)
+        ctx.geometry = (kernel, stride, padding, oh, ow)
+        return np.take_along_axis(win, ctx.winner[None], axis=0).reshape(x.shape[:2] + (oh, ow))
+
+    def _windows_index(ctx):
+        return np.arange(ctx.winner.size), ctx.winner
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        kernel, stride, padding, oh, ow = ctx.geometry
+        n, c, h, w = x.shape
+        rows = ScatterAdd.apply(grad.reshape(-1), shape=(ctx.winner.size, kernel[0] * kernel[1]),
+                                index=ctx._windows_index())
+        return Col2Im.apply(rows, shape=(n * c, 1, h, w), kernel=kernel, stride=stride,
+                            padding=padding).reshape(n, c, h, w)
+
+    def backward_np(ctx, grad):
+        x = ctx.inputs[0].data
+        kernel, stride, padding, oh, ow = ctx.geometry
+        g = np.zeros((kernel[0] * kernel[1], ctx.winner.size), dtype=grad.dtype)
+        g[ctx.winner, np.arange(ctx.winner.size)] = grad.reshape(-1)
+        g = g.reshape(*kernel, *x.shape[:2], oh, ow).transpose(2, 3, 0, 1, 4, 5)
+        return _add_windows(g, x.shape, kernel, stride, padding)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Largest value of each window (stride defaults to the kernel size); the gradient goes to
-    the winner of each window. Padding never wins (it is the dtype's lowest value)."""
-    lowest = float(np.finfo(x.dtype).min) if x.dtype.kind == "f" else 0.0
-    cols, shape = _pool("max_pool2d", x, kernel_size, stride, padding, lowest)
-    return cols.max(axis=1).reshape(shape)
+    """Functional form of ``MaxPool2d``."""
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 @register("avg_pool2d", sample=_pool_sample)
