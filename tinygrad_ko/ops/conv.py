@@ -1,8 +1,9 @@
 """Convolution and pooling, chapter 7 of the book: im2col turns every kh x kw window into a row,
 so a convolution is one matmul (``linear``) and pooling is a max/mean over each row.
 
-im2col and col2im are each other's backward, so conv2d and the pools are composites of registered
-ops and get first and second derivatives for free.
+im2col and col2im are each other's backward, so conv2d and avg_pool2d are composites of registered
+ops and get first and second derivatives for free. max_pool2d is one op (for speed: it keeps the
+arg-max of each window), whose backward is again made of registered ops (scatter-add, col2im).
 """
 from __future__ import annotations
 
