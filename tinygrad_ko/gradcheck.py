@@ -149,7 +149,7 @@ def _fail(i: int, shape: tuple, analytic: np.ndarray, numeric: np.ndarray, atol:
     excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
     excess = np.where(np.isnan(excess), np.inf, excess)
     worst = np.unravel_index(int(np.argmax(excess)), analytic.shape) if analytic.ndim else ()
-    a, n = analytic[worst], numeric[worst]
+    a, n = analytic[worst] + 0.0, numeric[worst] + 0.0  # + 0.0 turns -0.0 into 0.0 for printing
     count = int(np.sum(excess > 0))
     return GradcheckError(
         f"gradcheck{what}: backprop and the numerical gradient disagree for input {i} (shape "
@@ -243,8 +243,15 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
         # an input the gradient does not depend on (e.g. relu: g * mask) contributes a zero
         return tuple(g if g is not None else Tensor(np.zeros(t.shape)) for g, t in zip(gs, targets))
 
-    return gradcheck(first_derivative, args + vs, eps=eps, atol=atol, rtol=rtol,
-                     raise_exception=raise_exception, fast_mode=fast_mode, seed=seed)
+    try:
+        return gradcheck(first_derivative, args + vs, eps=eps, atol=atol, rtol=rtol,
+                         raise_exception=True, fast_mode=fast_mode, seed=seed)
+    except GradcheckError as e:
+        if not raise_exception:
+            return False
+        raise GradcheckError(
+            f"gradgradcheck (second derivatives, of the map (inputs, v) -> d<v, fn(inputs)>/d inputs;"
+            f" inputs {len(args)} and up are the cotangents v): {e}") from None
 
 
 __all__ = ["numerical_diff", "numerical_gradient", "gradcheck", "gradgradcheck", "GradcheckError"]
