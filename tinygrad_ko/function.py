@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .errors import (AnomalyError, AxisError, DTypeError, GraphError, IndexOutOfRangeError, OpError,
-                     ShapeError, TinygradError)
+                     ShapeError, TinygradError, UsageError)
 from .grad_mode import STATE, _GradMode
 from .tensor import Tensor
 
@@ -112,7 +112,7 @@ class Function:
             out = ctx.forward(*[t._data for t in inputs], **params)
         except TinygradError:
             raise
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, AttributeError) as e:
             raise _op_error(cls.name, inputs, e) from None
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -159,10 +159,12 @@ def const(value: Any, dtype: Any = None) -> Tensor:
 
 
 # -- errors ----------------------------------------------------------------------------------------
-def _op_error(name: str, inputs: Sequence[Tensor], e: Exception) -> TinygradError:
+def _op_error(name: str, inputs: Sequence[Any], e: Exception) -> TinygradError:
     """Turn a NumPy error from inside an op into ours, naming the op and the input shapes."""
-    shapes = ", ".join(str(t.shape) for t in inputs)
+    shapes = ", ".join(str(getattr(t, "shape", type(t).__name__)) for t in inputs)
     msg = f"{name}: {e} (input shapes: {shapes})"
+    if isinstance(e, AttributeError):
+        return UsageError(f"{name}: expected Tensors, got {shapes} ({e})")
     if isinstance(e, np.exceptions.AxisError):
         return AxisError(msg)
     if isinstance(e, IndexError):
@@ -241,6 +243,9 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
 
     prev_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph           # record the backward pass only if asked
+    # overflow gives a quiet inf, as in PyTorch (detect_anomaly() reports it), not a NumPy warning
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    quiet.__enter__()
     try:
         for root, g in zip(roots, root_grads):
             if not root._requires_grad:
@@ -303,6 +308,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
             visited.append(node)
     finally:
         STATE.grad_enabled = prev_mode
+        quiet.__exit__(None, None, None)
 
     if not retain_graph:
         for node in visited:

@@ -14,6 +14,7 @@ and second order, with no per-op test code: register an op and it is tested.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
@@ -24,19 +25,30 @@ class Sampler(Protocol):
     """What a ``sample`` function may draw. ``tinygrad_ko.testing.HypothesisSampler`` implements it."""
 
     def shape(self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1,
-              max_side: int = 4) -> tuple[int, ...]: ...
+              max_side: int = 4) -> tuple[int, ...]:
+        """An array shape: min_dims..max_dims axes, each of size min_side..max_side."""
     def broadcastable_shapes(self, n: int, min_dims: int = 0, max_dims: int = 3,
-                             max_side: int = 4) -> list[tuple[int, ...]]: ...
+                             max_side: int = 4) -> list[tuple[int, ...]]:
+        """``n`` shapes that broadcast together (different ranks included)."""
     def array(self, shape: tuple[int, ...], low: float = -2.0, high: float = 2.0,
-              avoid: Sequence[float] = (), distinct: bool = False) -> np.ndarray: ...
+              avoid: Sequence[float] = (), distinct: bool = False) -> np.ndarray:
+        """A float64 array of ``shape`` with values in [low, high], away from ``avoid``;
+        with ``distinct``, no two values close (no ties)."""
     def arrays(self, shapes: Sequence[tuple[int, ...]], low: float = -2.0, high: float = 2.0,
-               avoid: Sequence[float] = (), distinct: bool = False) -> list[np.ndarray]: ...
-    def integers(self, low: int, high: int) -> int: ...
-    def floats(self, low: float, high: float) -> float: ...
-    def boolean(self) -> bool: ...
-    def choice(self, options: Sequence[Any]) -> Any: ...
-    def axis(self, ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> Any: ...
-    def permutation(self, n: int) -> tuple[int, ...]: ...
+               avoid: Sequence[float] = (), distinct: bool = False) -> list[np.ndarray]:
+        """Several arrays; with ``distinct``, no value repeats across all of them."""
+    def integers(self, low: int, high: int) -> int:
+        """An int in [low, high], both included."""
+    def floats(self, low: float, high: float) -> float:
+        """A float in [low, high]."""
+    def boolean(self) -> bool:
+        """True or False."""
+    def choice(self, options: Sequence[Any]) -> Any:
+        """One of ``options``."""
+    def axis(self, ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> Any:
+        """None, one axis (maybe negative), or a tuple of distinct axes of an ndim-d array."""
+    def permutation(self, n: int) -> tuple[int, ...]:
+        """A permutation of range(n), as a tuple."""
 
 
 SampleFn = Callable[[Sampler], tuple[tuple, dict]]
@@ -84,6 +96,8 @@ def register(name: str, *, sample: SampleFn, call: Callable[..., Any] | None = N
         if name in REGISTRY:
             raise ValueError(f"op {name!r} is registered twice")
         is_function = isinstance(obj, type)
+        if not is_function:
+            obj = _named_errors(name, obj)
         spec = OpSpec(name=name, sample=sample, function=obj if is_function else None,
                       call=call if (call is not None or is_function) else obj,
                       methods=tuple(methods), second_order=second_order, eps=eps, atol=atol,
@@ -98,6 +112,27 @@ def register(name: str, *, sample: SampleFn, call: Callable[..., Any] | None = N
         REGISTRY[name] = spec
         return obj
     return deco
+
+
+def _named_errors(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A composite op (a function of other ops) reports errors under its own name: an error from
+    ``var`` inside ``std`` reads 'std: var: ...', with the shapes of std's inputs."""
+    from .errors import TinygradError
+    from .function import _op_error
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TinygradError as e:
+            msg = str(e)
+            if "input shapes" not in msg:
+                shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in args)
+                msg += f" (input shapes: {shapes})"
+            raise type(e)(msg if msg.startswith(f"{name}:") else f"{name}: {msg}") from None
+        except (ValueError, IndexError, TypeError, AttributeError) as e:
+            raise _op_error(name, args, e) from None
+    return op
 
 
 # -- sample builders shared by many ops --------------------------------------------------------
@@ -143,3 +178,7 @@ def reduction(distinct: bool = False, min_dims: int = 0, min_side: int = 1,
 def one_axis(s: Sampler, shape: tuple) -> int:
     """An axis for ops that need exactly one (softmax...); 0-d arrays use axis -1."""
     return s.integers(-len(shape), len(shape) - 1) if shape else -1
+
+
+__all__ = ["Sampler", "SampleFn", "OpSpec", "REGISTRY", "register", "unary", "binary",
+           "reduction", "one_axis"]

@@ -11,6 +11,11 @@ import numpy as np
 from ..function import Function, const
 from ..registry import binary, register, unary
 
+def _float(x: np.ndarray) -> np.ndarray:
+    """Integer and bool inputs of float-valued ops become float32 (PyTorch's default dtype)."""
+    return x if x.dtype.kind in "fc" else x.astype(np.float32)
+
+
 def _quiet() -> np.errstate:
     """log(0), 1/0, 0**-1 give inf/nan silently, as in PyTorch (detect_anomaly() finds them)."""
     return np.errstate(divide="ignore", invalid="ignore", over="ignore")
@@ -104,7 +109,7 @@ class Exp(Function):
     """exp(x);  d/dx = exp(x), the output itself."""
     def forward(ctx, x):
         with _quiet():
-            return np.exp(x)
+            return np.exp(_float(x))
 
     def backward(ctx, grad):
         return grad * ctx.output
@@ -115,7 +120,7 @@ class Log(Function):
     """log(x);  d/dx = 1/x. log(0) = -inf, log(-1) = nan (as PyTorch; see detect_anomaly)."""
     def forward(ctx, x):
         with _quiet():
-            return np.log(x)
+            return np.log(_float(x))
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -127,7 +132,7 @@ class Sqrt(Function):
     """sqrt(x);  d/dx = 1 / (2 sqrt(x))."""
     def forward(ctx, x):
         with _quiet():
-            return np.sqrt(x)
+            return np.sqrt(_float(x))
 
     def backward(ctx, grad):
         return grad / (2 * ctx.output)
@@ -148,7 +153,7 @@ class Abs(Function):
 class Sin(Function):
     """sin(x);  d/dx = cos(x)."""
     def forward(ctx, x):
-        return np.sin(x)
+        return np.sin(_float(x))
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -159,7 +164,7 @@ class Sin(Function):
 class Cos(Function):
     """cos(x);  d/dx = -sin(x)."""
     def forward(ctx, x):
-        return np.cos(x)
+        return np.cos(_float(x))
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -170,7 +175,7 @@ class Cos(Function):
 class Tanh(Function):
     """tanh(x);  d/dx = 1 - tanh(x)**2."""
     def forward(ctx, x):
-        return np.tanh(x)
+        return np.tanh(_float(x))
 
     def backward(ctx, grad):
         y = ctx.output
@@ -181,6 +186,7 @@ class Tanh(Function):
 class Sigmoid(Function):
     """1 / (1 + exp(-x));  d/dx = s(x) (1 - s(x)). Stable: exp is only taken of -|x|."""
     def forward(ctx, x):
+        x = _float(x)
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -208,6 +214,7 @@ class ReLU(Function):
 class LeakyReLU(Function):
     """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
     def forward(ctx, x, negative_slope=0.01):
+        x = _float(x)  # an integer dtype would round the slope to 0
         ctx.slope = negative_slope
         return np.where(x > 0, x, x * np.asarray(negative_slope, dtype=x.dtype))
 

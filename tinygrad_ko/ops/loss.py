@@ -18,7 +18,9 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _reduce(loss: np.ndarray, reduction: str, op: str) -> np.ndarray:
     if reduction == "mean":  # sum / n: np.mean's Python wrapper costs more than the sum here
-        return np.sum(loss) / np.asarray(max(loss.size, 1), dtype=loss.dtype)
+        if loss.size == 0:
+            raise ShapeError(f"{op}: the mean of an empty batch is undefined (use reduction='sum')")
+        return np.sum(loss) / np.asarray(loss.size, dtype=loss.dtype)
     if reduction == "sum":
         return np.sum(loss)
     if reduction == "none":

@@ -55,9 +55,10 @@ class Linear(Function):
     def backward_np(ctx, grad):
         x, w = (t.data for t in ctx.inputs[:2])
         need = ctx.needs_input_grad
-        g2 = grad.reshape(-1, w.shape[0])
+        rows = int(np.prod(x.shape[:-1]))
+        g2 = grad.reshape(rows, w.shape[0])   # explicit sizes: -1 is ambiguous when a size is 0
         gx = grad @ w if need[0] else None
-        gw = g2.T @ x.reshape(-1, w.shape[1]) if need[1] else None
+        gw = g2.T @ x.reshape(rows, w.shape[1]) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if need[2] else None)

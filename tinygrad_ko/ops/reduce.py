@@ -12,8 +12,9 @@ from ..function import Function, const
 from ..registry import one_axis, reduction, register, unary
 
 
-def _axes(axis, ndim: int, op: str) -> tuple[int, ...]:
+def _axes(axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     """axis (None, int, tuple; negatives allowed) -> sorted tuple of non-negative axes."""
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -21,10 +22,11 @@ def _axes(axis, ndim: int, op: str) -> tuple[int, ...]:
     out = []
     for a in axes:
         if not -n <= a < n:
-            raise AxisError(f"{op}: axis {a} is out of range for a tensor with {ndim} dims")
+            raise AxisError(f"{op}: axis {a} is out of range for a tensor of shape {shape} "
+                            f"({ndim} dims)")
         out.append(int(a) % n)
     if len(set(out)) != len(out):
-        raise AxisError(f"{op}: repeated axis in {axis}")
+        raise AxisError(f"{op}: repeated axis in {axis} (tensor of shape {shape})")
     return tuple(sorted(out)) if ndim else ()
 
 
@@ -44,7 +46,7 @@ def _count(shape, axes) -> int:
 class Sum(Function):
     """sum over axis;  d/dx_i = 1: the gradient is broadcast back over the summed axes."""
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _axes(axis, x.ndim, "sum")
+        ctx.axes = _axes(axis, x.shape, "sum")
         ctx.keepdims = keepdims
         return np.sum(x, axis=ctx.axes, keepdims=keepdims)
 
@@ -57,7 +59,7 @@ class Sum(Function):
 class Mean(Function):
     """sum / N over axis;  d/dx_i = 1/N."""
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _axes(axis, x.ndim, "mean")
+        ctx.axes = _axes(axis, x.shape, "mean")
         ctx.keepdims = keepdims
         ctx.n = _count(x.shape, ctx.axes)
         if ctx.n == 0:
@@ -78,7 +80,7 @@ class _Extreme(Function):
     reducer = staticmethod(np.max)
 
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _axes(axis, x.ndim, ctx.name)
+        ctx.axes = _axes(axis, x.shape, ctx.name)
         ctx.keepdims = keepdims
         if x.size == 0:
             raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor (shape {x.shape})")
@@ -109,7 +111,7 @@ def _ddof_param(s, shape):
 class Var(Function):
     """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof)."""
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
-        ctx.axes = _axes(axis, x.ndim, "var")
+        ctx.axes = _axes(axis, x.shape, "var")
         ctx.keepdims = keepdims
         ctx.denom = _count(x.shape, ctx.axes) - ddof
         if ctx.denom <= 0:
@@ -140,7 +142,7 @@ class LogSumExp(Function):
     """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x): stable at any
     magnitude;  d/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i."""
     def forward(ctx, x, axis=None, keepdims=False):
-        ctx.axes = _axes(axis, x.ndim, "logsumexp")
+        ctx.axes = _axes(axis, x.shape, "logsumexp")
         ctx.keepdims = keepdims
         if x.size == 0:
             raise ShapeError(f"logsumexp: cannot reduce an empty tensor (shape {x.shape})")

@@ -105,7 +105,8 @@ class SumTo(Function):
 def _norm_axis(axis: int, n_positions: int, op: str, ndim: int) -> int:
     """axis in [-n_positions, n_positions) -> non-negative; ``ndim`` is the tensor's, for the error."""
     if not -n_positions <= axis < n_positions:
-        raise AxisError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims")
+        raise AxisError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dims "
+                        f"(valid: {-n_positions} to {n_positions - 1})")
     return axis % n_positions
 
 
