@@ -39,6 +39,7 @@ def manual_seed(seed: int) -> None:
 
 
 def default_generator() -> np.random.Generator:
+    """The NumPy random Generator behind rand/randn/randint (replaced by ``manual_seed``)."""
     return _rng
 
 
@@ -53,23 +54,28 @@ def _shape(shape: Sequence[Any]) -> tuple[int, ...]:
 
 
 def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 by default."""
     return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``; float32 by default."""
     return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = float32,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
     return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape of ``t`` (and its dtype, unless ``dtype`` is given)."""
     return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape of ``t`` (and its dtype, unless ``dtype`` is given)."""
     return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
 
 
@@ -82,10 +88,12 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 
 
 def linspace(start: float, stop: float, num: int = 50, dtype: Any = float32) -> Tensor:
+    """``num`` evenly spaced values from start to stop, both included (as NumPy)."""
     return Tensor(np.linspace(start, stop, num, dtype=dtype))
 
 
 def eye(n: int, m: int | None = None, dtype: Any = float32) -> Tensor:
+    """Identity matrix of n rows and m columns (m defaults to n): ones on the diagonal."""
     return Tensor(np.eye(n, m, dtype=dtype))
 
 
@@ -105,6 +113,7 @@ def randn(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
 
 def randint(low: int, high: int, size: Sequence[int],
             generator: np.random.Generator | None = None) -> Tensor:
+    """Random integers in [low, high) of shape ``size`` (int64)."""
     g = generator or _rng
     return Tensor(g.integers(low, high, size=tuple(size)))
 
@@ -129,58 +138,72 @@ def _as_tensor(x: Any) -> Tensor:
 
 
 def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product ``a @ b`` (``Tensor.matmul``); a may be an array or a list too."""
     return _as_tensor(a) @ b
 
 
 def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max of a and b, with broadcasting (``Tensor.maximum``)."""
     return _as_tensor(a).maximum(b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min of a and b, with broadcasting (``Tensor.minimum``)."""
     return _as_tensor(a).minimum(b)
 
 
 def exp(x: Any) -> Tensor:
+    """e**x, elementwise (``Tensor.exp``);  d/dx = exp(x)."""
     return _as_tensor(x).exp()
 
 
 def log(x: Any) -> Tensor:
+    """Natural logarithm, elementwise (``Tensor.log``);  d/dx = 1/x."""
     return _as_tensor(x).log()
 
 
 def sqrt(x: Any) -> Tensor:
+    """Square root, elementwise (``Tensor.sqrt``);  d/dx = 1 / (2 sqrt(x))."""
     return _as_tensor(x).sqrt()
 
 
 def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent, elementwise (``Tensor.tanh``);  d/dx = 1 - tanh(x)**2."""
     return _as_tensor(x).tanh()
 
 
 def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + exp(-x)), elementwise (``Tensor.sigmoid``);  d/dx = s(x) (1 - s(x))."""
     return _as_tensor(x).sigmoid()
 
 
 def relu(x: Any) -> Tensor:
+    """max(x, 0), elementwise (``Tensor.relu``);  d/dx = 1 for x > 0, else 0."""
     return _as_tensor(x).relu()
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 (as torch.sum)
+    """Sum over axis, all axes if None (``Tensor.sum``)."""
     return _as_tensor(x).sum(axis, keepdims)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over axis, all axes if None (``Tensor.mean``)."""
     return _as_tensor(x).mean(axis, keepdims)
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along axis, stable at any magnitude (``Tensor.softmax``)."""
     return _as_tensor(x).softmax(axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along axis, stable at any magnitude (``Tensor.log_softmax``)."""
     return _as_tensor(x).log_softmax(axis)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over axis, computed stably (``Tensor.logsumexp``)."""
     return _as_tensor(x).logsumexp(axis, keepdims)
 
 

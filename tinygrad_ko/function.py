@@ -58,9 +58,12 @@ class Function:
 
     # -- what subclasses write -------------------------------------------------------------------
     def forward(ctx, *args: Any, **params: Any) -> np.ndarray:
+        """The op on NumPy arrays (one per input Tensor), returning the output array."""
         raise NotImplementedError
 
     def backward(ctx, grad: Tensor) -> Tensor | None | tuple[Tensor | None, ...]:
+        """Given d(loss)/d(output), return d(loss)/d(input) for each input (None where not needed),
+        written with Tensor ops so that create_graph=True can differentiate it again."""
         raise NotImplementedError
 
     # Optional, for speed: the same backward on NumPy arrays. When a graph of the backward pass is
@@ -99,6 +102,7 @@ class Function:
 
     @property
     def saved_tensors(ctx) -> tuple[Any, ...]:
+        """The values given to save_for_backward() in forward."""
         if ctx._inputs is None:
             raise GraphError(f"{ctx.name}: {_FREED}")
         return ctx._saved

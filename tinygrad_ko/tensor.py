@@ -105,6 +105,8 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        """True if operations on this tensor are recorded for ``backward()``; setting it
+        calls ``requires_grad_``."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -128,14 +130,17 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each axis, a tuple (NumPy's ``shape``; PyTorch's ``size()``)."""
         return self._data.shape
 
     @property
     def ndim(self) -> int:
+        """Number of axes, ``len(shape)`` (PyTorch's ``dim()``)."""
         return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the elements, e.g. ``float32``."""
         return self._data.dtype
 
     @property
@@ -144,9 +149,11 @@ class Tensor:
         return _Size(self._data.shape)
 
     def numel(self) -> int:
+        """Number of elements as an int (NumPy's ``size``)."""
         return int(self._data.size)
 
     def dim(self) -> int:
+        """Number of axes (same as ``ndim``; the PyTorch spelling)."""
         return self._data.ndim
 
     def __len__(self) -> int:
@@ -159,6 +166,7 @@ class Tensor:
         return self._data
 
     def tolist(self) -> Any:
+        """The values as nested Python lists of numbers (a 0-d tensor gives a number)."""
         return self._data.tolist()
 
     def item(self) -> Any:
@@ -241,23 +249,30 @@ class Tensor:
         return self
 
     def add_(self, other: Any) -> "Tensor":
+        """In place: ``self += other`` (other broadcasts to self's shape); returns self.
+        Not recorded in the graph: on a tensor that requires grad, call it under ``no_grad()``."""
         return self._inplace("add_", np.add, other)
 
     def sub_(self, other: Any) -> "Tensor":
+        """In place: ``self -= other`` (other broadcasts to self's shape); returns self."""
         return self._inplace("sub_", np.subtract, other)
 
     def mul_(self, other: Any) -> "Tensor":
+        """In place: ``self *= other`` (other broadcasts to self's shape); returns self."""
         return self._inplace("mul_", np.multiply, other)
 
     def div_(self, other: Any) -> "Tensor":
+        """In place: ``self /= other`` (other broadcasts to self's shape); returns self."""
         return self._inplace("div_", np.divide, other)
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self) -> "Tensor":
+        """Set every element to 0 in place (``fill_(0)``); returns self."""
         return self.fill_(0)
 
     def fill_(self, value: Any) -> "Tensor":
+        """Set every element to ``value`` in place; returns self."""
         self._check_inplace("fill_")
         self._data[...] = value
         self._version[0] += 1
@@ -316,18 +331,24 @@ class Tensor:
     # -- non-differentiable helpers ---------------------------------------------------------------
     def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
+        """Index of the largest value along axis (in the flattened tensor if axis is None).
+        An integer tensor, not differentiable."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
         return Tensor._wrap(np.asarray(np.argmax(self._data, axis=axis, keepdims=keepdims)))
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
+        """Index of the smallest value along axis (in the flattened tensor if axis is None).
+        An integer tensor, not differentiable."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
         return Tensor._wrap(np.asarray(np.argmin(self._data, axis=axis, keepdims=keepdims)))
 
     def all(self) -> "Tensor":
+        """True if every element is nonzero: a 0-d bool tensor (over all axes)."""
         return Tensor._wrap(np.asarray(self._data.all()))
 
     def any(self) -> "Tensor":
+        """True if at least one element is nonzero: a 0-d bool tensor (over all axes)."""
         return Tensor._wrap(np.asarray(self._data.any()))
 
     def sign(self) -> "Tensor":
@@ -381,60 +402,87 @@ class Tensor:
         return ops.Abs.apply(self)
 
     def add(self, other: Any) -> "Tensor":
+        """self + other, elementwise with broadcasting (the ``+`` operator).
+        d/dself = 1, d/dother = 1."""
         return self + other
 
     def sub(self, other: Any) -> "Tensor":
+        """self - other, elementwise with broadcasting (the ``-`` operator).
+        d/dself = 1, d/dother = -1."""
         return self - other
 
     def mul(self, other: Any) -> "Tensor":
+        """self * other, elementwise with broadcasting (the ``*`` operator).
+        d/dself = other, d/dother = self."""
         return self * other
 
     def div(self, other: Any) -> "Tensor":
+        """self / other, elementwise with broadcasting (the ``/`` operator).
+        d/dself = 1/other, d/dother = -self/other**2. Integer / integer gives float32."""
         return self / other
 
     def pow(self, exponent: Any) -> "Tensor":
+        """self ** exponent, elementwise with broadcasting (the ``**`` operator).
+        d/dself = exponent * self**(exponent-1), d/dexponent = self**exponent * log(self)."""
         return self ** exponent
 
     def matmul(self, other: Any) -> "Tensor":
+        """Matrix product self @ other (the ``@`` operator; batched as NumPy's matmul).
+        dself = dout @ other^T, dother = self^T @ dout."""
         return self @ other
 
     def neg(self) -> "Tensor":
+        """-self, elementwise (unary ``-``);  d/dx = -1."""
         return -self
 
     def exp(self) -> "Tensor":
+        """e**x, elementwise;  d/dx = exp(x), the output itself."""
         return ops.Exp.apply(self)
 
     def log(self) -> "Tensor":
+        """Natural logarithm, elementwise;  d/dx = 1/x. log(0) = -inf, log(-1) = nan."""
         return ops.Log.apply(self)
 
     def sqrt(self) -> "Tensor":
+        """Square root, elementwise;  d/dx = 1 / (2 sqrt(x))."""
         return ops.Sqrt.apply(self)
 
     def abs(self) -> "Tensor":
+        """|x|, elementwise (also ``abs(t)``);  d/dx = sign(x), and 0 at x = 0 (as PyTorch)."""
         return ops.Abs.apply(self)
 
     def sin(self) -> "Tensor":
+        """Sine (radians), elementwise;  d/dx = cos(x)."""
         return ops.Sin.apply(self)
 
     def cos(self) -> "Tensor":
+        """Cosine (radians), elementwise;  d/dx = -sin(x)."""
         return ops.Cos.apply(self)
 
     def tanh(self) -> "Tensor":
+        """Hyperbolic tangent, elementwise;  d/dx = 1 - tanh(x)**2."""
         return ops.Tanh.apply(self)
 
     def sigmoid(self) -> "Tensor":
+        """1 / (1 + exp(-x)), elementwise and stable for any x;  d/dx = s(x) (1 - s(x))."""
         return ops.Sigmoid.apply(self)
 
     def relu(self) -> "Tensor":
+        """max(x, 0), elementwise;  d/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch)."""
         return ops.ReLU.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
         return ops.LeakyReLU.apply(self, negative_slope=float(negative_slope))
 
     def maximum(self, other: Any) -> "Tensor":
+        """Elementwise max of self and other, with broadcasting (NumPy's ``maximum``).
+        The gradient goes to the larger input; ties split it equally (as PyTorch)."""
         return ops.Maximum.apply(*_operands(self, other))
 
     def minimum(self, other: Any) -> "Tensor":
+        """Elementwise min of self and other, with broadcasting (NumPy's ``minimum``).
+        The gradient goes to the smaller input; ties split it equally (as PyTorch)."""
         return ops.Minimum.apply(*_operands(self, other))
 
     def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":
@@ -450,11 +498,15 @@ class Tensor:
     # -- reductions (ops/reduce.py) -------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> "Tensor":
+        """Sum over axis (all axes if None); ``keepdims`` keeps reduced axes as size 1.
+        d/dx_i = 1: the gradient is broadcast back. PyTorch's ``dim``/``keepdim`` work too."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
              keepdim: bool | None = None) -> "Tensor":
+        """Mean over axis (all axes if None), sum / N;  d/dx_i = 1/N.
+        PyTorch's ``dim``/``keepdim`` work too."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
@@ -466,6 +518,7 @@ class Tensor:
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> "Tensor":
+        """Smallest value along axis; ties share the gradient equally (as PyTorch's amin)."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
@@ -515,9 +568,11 @@ class Tensor:
         return ops.Transpose.apply(self, axes=axes)
 
     def permute(self, *dims: Any) -> "Tensor":
+        """Reorder the axes: ``permute(2, 0, 1)`` (NumPy's ``transpose(axes)``)."""
         return ops.Transpose.apply(self, axes=_shape_args(dims))
 
     def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        """Swap two axes (NumPy's ``swapaxes``; PyTorch's ``transpose(dim0, dim1)``)."""
         axes = list(range(self.ndim))
         try:
             axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
@@ -529,6 +584,7 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
+        """All axes reversed (``transpose()``): the usual transpose of a matrix."""
         return self.transpose()
 
     @property
@@ -537,6 +593,8 @@ class Tensor:
         return self.swapaxes(-2, -1)
 
     def broadcast_to(self, *shape: Any) -> "Tensor":
+        """Repeat along size-1 (or new leading) axes to reach ``shape``, as NumPy;
+        backward sums the gradient back (``sum_to``)."""
         return ops.BroadcastTo.apply(self, shape=_shape_args(shape))
 
     def expand(self, *sizes: Any) -> "Tensor":
@@ -552,14 +610,17 @@ class Tensor:
         return ops.SumTo.apply(self, shape=_shape_args(shape))
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        """Drop size-1 axes: all of them, or only the given ones (others are left alone)."""
         return ops.squeeze(self, _axis_args(axis, False, dim, None)[0])
 
     def unsqueeze(self, axis: int) -> "Tensor":
+        """Insert a size-1 axis at ``axis`` (NumPy's ``expand_dims``)."""
         return ops.unsqueeze(self, axis)
 
     expand_dims = unsqueeze
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge axes start_dim..end_dim into one (all of them by default), as PyTorch."""
         return ops.flatten(self, start_dim, end_dim)
 
     def __getitem__(self, index: Any) -> "Tensor":
@@ -573,15 +634,19 @@ class Tensor:
         return ops.Cast.apply(self, dtype=dtype)
 
     def to(self, dtype: Any) -> "Tensor":
+        """Same as ``astype(dtype)``: PyTorch's ``t.to(dtype)`` (there are no devices here)."""
         return self.astype(dtype)
 
     def float(self) -> "Tensor":
+        """As float32 (``astype(float32)``): self if it is float32 already."""
         return self.astype(np.float32)
 
     def double(self) -> "Tensor":
+        """As float64 (``astype(float64)``): self if it is float64 already."""
         return self.astype(np.float64)
 
     def clone(self) -> "Tensor":
+        """A copy with its own memory that stays in the graph (unlike ``detach``);  d/dx = 1."""
         return ops.Clone.apply(self)
 
 

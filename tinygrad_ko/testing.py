@@ -86,14 +86,17 @@ class HypothesisSampler:
 
     def shape(self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1,
               max_side: int = 4) -> tuple[int, ...]:
+        """A shape drawn from ``shapes()``."""
         return self.draw(shapes(min_dims, max_dims, min_side, max_side))
 
     def broadcastable_shapes(self, n: int, min_dims: int = 0, max_dims: int = 3,
                              max_side: int = 4) -> list[tuple[int, ...]]:
+        """``n`` shapes that broadcast together, drawn from ``broadcastable_shapes()``."""
         return self.draw(broadcastable_shapes(n, min_dims, max_dims, max_side))
 
     def array(self, shape: tuple[int, ...], low: float = -2.0, high: float = 2.0,
               avoid: Sequence[float] = (), distinct: bool = False) -> np.ndarray:
+        """A float64 array of ``shape``, drawn from ``float_arrays()``."""
         return self.draw(float_arrays(tuple(shape), low, high, avoid, distinct))
 
     def arrays(self, shapes_: Sequence[tuple[int, ...]], low: float = -2.0, high: float = 2.0,
@@ -108,15 +111,19 @@ class HypothesisSampler:
         return out
 
     def integers(self, low: int, high: int) -> int:
+        """An int in [low, high], both included."""
         return self.draw(st.integers(low, high))
 
     def floats(self, low: float, high: float) -> float:
+        """A float in [low, high] (never nan)."""
         return self.draw(st.floats(low, high, allow_nan=False))
 
     def boolean(self) -> bool:
+        """True or False."""
         return self.draw(st.booleans())
 
     def choice(self, options: Sequence[Any]) -> Any:
+        """One of ``options``."""
         return self.draw(st.sampled_from(list(options)))
 
     def axis(self, ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> Any:
@@ -130,6 +137,7 @@ class HypothesisSampler:
         return self.draw(st.one_of(options))
 
     def permutation(self, n: int) -> tuple[int, ...]:
+        """A permutation of range(n), as a tuple."""
         return tuple(self.draw(st.permutations(list(range(n)))))
 
 

@@ -170,3 +170,6 @@ def plot_history(history: dict[str, list[float]], path: str, title: str = "") ->
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+__all__ = ["progress", "evaluate", "fit", "plot_history", "Metric"]

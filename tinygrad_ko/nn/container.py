@@ -138,20 +138,25 @@ class ModuleDict(Module):
         return iter(list(self._modules))
 
     def keys(self) -> list[str]:
+        """The names of the modules, in insertion order."""
         return list(self._modules)
 
     def values(self) -> list[Module]:
+        """The modules, in insertion order."""
         return list(self._modules.values())  # type: ignore[arg-type]
 
     def items(self) -> list[tuple[str, Module]]:
+        """(name, module) pairs, in insertion order."""
         return list(self._modules.items())  # type: ignore[arg-type]
 
     def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add (or replace) modules from a mapping or from (name, module) pairs."""
         items = modules.items() if isinstance(modules, Mapping) else modules
         for k, m in items:
             self[k] = m
 
     def pop(self, key: str) -> Module:
+        """Remove the module named ``key`` and return it."""
         m = self[key]
         del self[key]
         return m
@@ -169,11 +174,14 @@ class ParameterList(Module):
             self.append(v)
 
     def append(self, value: Any) -> "ParameterList":
+        """Add a parameter at the end (other values are wrapped in ``Parameter``);
+        returns self."""
         self.register_parameter(str(len(self._parameters)),
                                 value if isinstance(value, Parameter) else Parameter(value))
         return self
 
     def extend(self, values: Iterable[Any]) -> "ParameterList":
+        """Append each of ``values``; returns self."""
         for v in values:
             self.append(v)
         return self
@@ -225,12 +233,15 @@ class ParameterDict(Module):
         return iter(list(self._parameters))
 
     def keys(self) -> list[str]:
+        """The names of the parameters, in insertion order."""
         return list(self._parameters)
 
     def values(self) -> list[Parameter]:
+        """The parameters, in insertion order."""
         return list(self._parameters.values())  # type: ignore[arg-type]
 
     def items(self) -> list[tuple[str, Parameter]]:
+        """(name, parameter) pairs, in insertion order."""
         return list(self._parameters.items())  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:

@@ -33,22 +33,27 @@ def relu(x: Tensor) -> Tensor:
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
     return _t(x).leaky_relu(negative_slope)
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), elementwise;  d/dx = s(x) (1 - s(x))."""
     return _t(x).sigmoid()
 
 
 def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, elementwise;  d/dx = 1 - tanh(x)**2."""
     return _t(x).tanh()
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along axis (or ``dim``), stable at any magnitude."""
     return _t(x).softmax(axis if dim is None else dim)
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along axis (or ``dim``), stable; pair it with ``nll_loss``."""
     return _t(x).log_softmax(axis if dim is None else dim)
 
 

@@ -82,6 +82,8 @@ class Module:
         d["_modules"] = {}
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation: define it in every subclass, then call the module
+        itself (``model(x)``), not ``forward``."""
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define "
                                   f"`def forward(self, x): ...` in the class")
 
@@ -199,10 +201,12 @@ class Module:
                                                remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every descendant, each once (``named_modules`` without names)."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for each direct child, each once (no grandchildren)."""
         seen: set[int] = set()
         for name, child in self._modules.items():
             if child is not None and id(child) not in seen:
@@ -210,6 +214,7 @@ class Module:
                 yield name, child
 
     def children(self) -> Iterator["Module"]:
+        """Each direct child module once (``named_children`` without the names)."""
         for _, m in self.named_children():
             yield m
 
@@ -241,9 +246,11 @@ class Module:
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs: ``("bn1.running_mean", t)``..."""
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer once (e.g. BatchNorm's running statistics); not the parameters."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
@@ -300,9 +307,12 @@ class Module:
         return self
 
     def float(self) -> "Module":
+        """Convert floating-point parameters and buffers to float32 in place (``to``)."""
         return self.to(np.float32)
 
     def double(self) -> "Module":
+        """Convert floating-point parameters and buffers to float64 in place (``to``),
+        e.g. before ``gradcheck``."""
         return self.to(np.float64)
 
     # -- state_dict --------------------------------------------------------------------------------

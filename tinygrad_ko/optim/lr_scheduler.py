@@ -36,6 +36,7 @@ class LRScheduler:
         self.step()      # as PyTorch: sets the lr for epoch last_epoch + 1 (the first: base_lr)
 
     def get_lr(self) -> list[float]:
+        """The lr of each group at epoch ``self.last_epoch``: each schedule's formula."""
         raise NotImplementedError
 
     def step(self) -> None:
@@ -56,6 +57,8 @@ class LRScheduler:
                 for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by ``state_dict()``; the keys and the number of
+        parameter groups must match."""
         mine = set(self.state_dict())
         theirs = set(state_dict) if isinstance(state_dict, dict) else set()
         if mine != theirs:
