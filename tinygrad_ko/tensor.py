@@ -45,7 +45,11 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
         if arr.dtype == np.float64:
             arr = arr.astype(DEFAULT_FLOAT)
     if dtype is not None:
-        arr = arr.astype(np.dtype(dtype), copy=False)
+        dt = _numeric_dtype(dtype, "Tensor")
+        try:
+            arr = arr.astype(dt, copy=False)
+        except (ValueError, TypeError) as e:
+            raise DTypeError(f"Tensor: cannot convert {arr.dtype} data to {dt}: {e}") from None
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"Tensor: unsupported dtype {arr.dtype} (from {type(data).__name__}); "
                          f"use numbers, nested lists of numbers or numeric arrays")
@@ -100,7 +104,10 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise DTypeError(f"data: cannot store an array of dtype {arr.dtype} (numbers only)")
+        self._data = arr
         self._version[0] += 1
 
     @property
@@ -333,14 +340,14 @@ class Tensor:
                keepdim: bool | None = None) -> "Tensor":
         """Index of the largest value along axis (in the flattened tensor if axis is None).
         An integer tensor, not differentiable."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "argmax")
         return Tensor._wrap(np.asarray(np.argmax(self._data, axis=axis, keepdims=keepdims)))
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
         """Index of the smallest value along axis (in the flattened tensor if axis is None).
         An integer tensor, not differentiable."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "argmin")
         return Tensor._wrap(np.asarray(np.argmin(self._data, axis=axis, keepdims=keepdims)))
 
     def all(self) -> "Tensor":
@@ -357,40 +364,40 @@ class Tensor:
 
     # -- arithmetic (ops/elementwise.py, ops/linalg.py) -------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(*_operands(self, other))
+        return ops.Add.apply(*_operands(self, other, op="add"))
 
     def __radd__(self, other: Any) -> "Tensor":
-        return ops.Add.apply(*_operands(self, other, reflected=True))
+        return ops.Add.apply(*_operands(self, other, reflected=True, op="add"))
 
     def __sub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(*_operands(self, other))
+        return ops.Sub.apply(*_operands(self, other, op="sub"))
 
     def __rsub__(self, other: Any) -> "Tensor":
-        return ops.Sub.apply(*_operands(self, other, reflected=True))
+        return ops.Sub.apply(*_operands(self, other, reflected=True, op="sub"))
 
     def __mul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(*_operands(self, other))
+        return ops.Mul.apply(*_operands(self, other, op="mul"))
 
     def __rmul__(self, other: Any) -> "Tensor":
-        return ops.Mul.apply(*_operands(self, other, reflected=True))
+        return ops.Mul.apply(*_operands(self, other, reflected=True, op="mul"))
 
     def __truediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(*_operands(self, other))
+        return ops.Div.apply(*_operands(self, other, op="div"))
 
     def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.Div.apply(*_operands(self, other, reflected=True))
+        return ops.Div.apply(*_operands(self, other, reflected=True, op="div"))
 
     def __pow__(self, other: Any) -> "Tensor":
-        return ops.Pow.apply(*_operands(self, other))
+        return ops.Pow.apply(*_operands(self, other, op="pow"))
 
     def __rpow__(self, other: Any) -> "Tensor":
-        return ops.Pow.apply(*_operands(self, other, reflected=True))
+        return ops.Pow.apply(*_operands(self, other, reflected=True, op="pow"))
 
     def __matmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(*_operands(self, other))
+        return ops.MatMul.apply(*_operands(self, other, op="matmul"))
 
     def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.MatMul.apply(*_operands(self, other, reflected=True))
+        return ops.MatMul.apply(*_operands(self, other, reflected=True, op="matmul"))
 
     def __neg__(self) -> "Tensor":
         return ops.Neg.apply(self)
@@ -473,21 +480,24 @@ class Tensor:
 
     def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
         """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
-        return ops.LeakyReLU.apply(self, negative_slope=float(negative_slope))
+        return ops.LeakyReLU.apply(self, negative_slope=_real(negative_slope, "leaky_relu",
+                                                               "negative_slope"))
 
     def maximum(self, other: Any) -> "Tensor":
         """Elementwise max of self and other, with broadcasting (NumPy's ``maximum``).
         The gradient goes to the larger input; ties split it equally (as PyTorch)."""
-        return ops.Maximum.apply(*_operands(self, other))
+        return ops.Maximum.apply(*_operands(self, other, op="maximum"))
 
     def minimum(self, other: Any) -> "Tensor":
         """Elementwise min of self and other, with broadcasting (NumPy's ``minimum``).
         The gradient goes to the smaller input; ties split it equally (as PyTorch)."""
-        return ops.Minimum.apply(*_operands(self, other))
+        return ops.Minimum.apply(*_operands(self, other, op="minimum"))
 
     def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":
         """Limit values to [min, max]; the gradient is 1 inside (bounds included), 0 outside."""
-        return ops.Clip.apply(self, lo=min, hi=max)
+        lo = None if min is None else _real(min, "clip", "min")
+        hi = None if max is None else _real(max, "clip", "max")
+        return ops.Clip.apply(self, lo=lo, hi=hi)
 
     clamp = clip
 
@@ -500,26 +510,26 @@ class Tensor:
             keepdim: bool | None = None) -> "Tensor":
         """Sum over axis (all axes if None); ``keepdims`` keeps reduced axes as size 1.
         d/dx_i = 1: the gradient is broadcast back. PyTorch's ``dim``/``keepdim`` work too."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "sum")
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
              keepdim: bool | None = None) -> "Tensor":
         """Mean over axis (all axes if None), sum / N;  d/dx_i = 1/N.
         PyTorch's ``dim``/``keepdim`` work too."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "mean")
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> "Tensor":
         """Largest value along axis; ties share the gradient equally (as PyTorch's amax)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "max")
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> "Tensor":
         """Smallest value along axis; ties share the gradient equally (as PyTorch's amin)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "min")
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
     amax, amin = max, min
@@ -528,8 +538,8 @@ class Tensor:
             dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
         """Variance, divided by (N - ddof). ddof defaults to 0 as NumPy and the book
         (PyTorch's ``correction`` is accepted as an alias; note PyTorch's default is 1)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
-        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=_ddof(ddof, correction))
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "var")
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=_ddof(ddof, correction, "var"))
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
             dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
@@ -539,28 +549,29 @@ class Tensor:
     def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
                   keepdim: bool | None = None) -> "Tensor":
         """log(sum(exp(x))) computed stably (the max is subtracted first)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim)
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "logsumexp")
         return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
         """exp(x) / sum(exp(x)) along axis, stable at any magnitude."""
-        return ops.Softmax.apply(self, axis=_axis_args(axis, False, dim, None)[0])
+        return ops.Softmax.apply(self, axis=_axis_args(axis, False, dim, None, "softmax")[0])
 
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
         """x - logsumexp(x) along axis, stable at any magnitude."""
-        return ops.LogSoftmax.apply(self, axis=_axis_args(axis, False, dim, None)[0])
+        axis = _axis_args(axis, False, dim, None, "log_softmax")[0]
+        return ops.LogSoftmax.apply(self, axis=axis)
 
     # -- shapes (ops/shape.py) ------------------------------------------------------------------
     def reshape(self, *shape: Any) -> "Tensor":
         """Same data, new shape; one dimension may be -1. ``reshape(2, 3)`` or ``reshape((2, 3))``."""
-        return ops.Reshape.apply(self, shape=_shape_args(shape))
+        return ops.Reshape.apply(self, shape=_shape_args(shape, "reshape"))
 
     view = reshape
 
     def transpose(self, *axes: Any) -> "Tensor":
         """No args: reverse the axes (NumPy). Two axes: swap them (PyTorch's transpose(dim0, dim1),
         also NumPy's transpose(1, 0) of a matrix). More: a permutation of all axes (NumPy)."""
-        axes = _shape_args(axes)
+        axes = _shape_args(axes, "transpose")
         if not axes:
             axes = tuple(range(self.ndim))[::-1]
         elif len(axes) == 2:
@@ -569,7 +580,7 @@ class Tensor:
 
     def permute(self, *dims: Any) -> "Tensor":
         """Reorder the axes: ``permute(2, 0, 1)`` (NumPy's ``transpose(axes)``)."""
-        return ops.Transpose.apply(self, axes=_shape_args(dims))
+        return ops.Transpose.apply(self, axes=_shape_args(dims, "permute"))
 
     def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
         """Swap two axes (NumPy's ``swapaxes``; PyTorch's ``transpose(dim0, dim1)``)."""
@@ -595,11 +606,11 @@ class Tensor:
     def broadcast_to(self, *shape: Any) -> "Tensor":
         """Repeat along size-1 (or new leading) axes to reach ``shape``, as NumPy;
         backward sums the gradient back (``sum_to``)."""
-        return ops.BroadcastTo.apply(self, shape=_shape_args(shape))
+        return ops.BroadcastTo.apply(self, shape=_shape_args(shape, "broadcast_to"))
 
     def expand(self, *sizes: Any) -> "Tensor":
         """PyTorch's expand: broadcast_to where -1 keeps a dimension's size."""
-        sizes = _shape_args(sizes)
+        sizes = _shape_args(sizes, "expand")
         lead = len(sizes) - self.ndim
         shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s
                       for i, s in enumerate(sizes))
@@ -607,11 +618,11 @@ class Tensor:
 
     def sum_to(self, *shape: Any) -> "Tensor":
         """Sum over broadcast dimensions down to ``shape`` (the inverse of broadcast_to)."""
-        return ops.SumTo.apply(self, shape=_shape_args(shape))
+        return ops.SumTo.apply(self, shape=_shape_args(shape, "sum_to"))
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
         """Drop size-1 axes: all of them, or only the given ones (others are left alone)."""
-        return ops.squeeze(self, _axis_args(axis, False, dim, None)[0])
+        return ops.squeeze(self, _axis_args(axis, False, dim, None, "squeeze")[0])
 
     def unsqueeze(self, axis: int) -> "Tensor":
         """Insert a size-1 axis at ``axis`` (NumPy's ``expand_dims``)."""
@@ -628,7 +639,7 @@ class Tensor:
 
     def astype(self, dtype: Any) -> "Tensor":
         """A copy in another dtype (differentiable between float dtypes)."""
-        dtype = np.dtype(dtype)
+        dtype = _numeric_dtype(dtype, "astype")
         if dtype == self.dtype:
             return self
         return ops.Cast.apply(self, dtype=dtype)
@@ -651,11 +662,11 @@ class Tensor:
 
 
 # -- argument helpers --------------------------------------------------------------------------
-def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, bool]:
+def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any, op: str = "") -> tuple[Any, bool]:
     """Accept NumPy's axis/keepdims and PyTorch's dim/keepdim."""
     if dim is not None:
         if axis is not None:
-            raise UsageError("give either axis or dim, not both")
+            raise UsageError(f"{op}: give either axis or dim, not both")
         axis = dim
     if keepdim is not None:
         keepdims = keepdim
@@ -664,20 +675,42 @@ def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any) -> tuple[Any, b
     return axis, bool(keepdims)
 
 
-def _ddof(ddof: int | None, correction: int | None) -> int:
+def _real(value: Any, op: str, name: str) -> float:
+    """A real number argument (slope, bound...), or a clear error naming the op."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise UsageError(f"{op}: {name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _numeric_dtype(dtype: Any, op: str) -> np.dtype:
+    """np.dtype(dtype) for bool, integer and float dtypes; a DTypeError for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{op}: {dtype!r} is not a dtype") from None
+    if dt.kind not in "biuf":
+        raise DTypeError(f"{op}: dtype {dt} is not supported (bool, integer or float only)")
+    return dt
+
+
+def _ddof(ddof: int | None, correction: int | None, op: str = "") -> int:
     if ddof is not None and correction is not None:
-        raise UsageError("give either ddof or correction, not both")
-    return int(correction if correction is not None else (ddof or 0))
+        raise UsageError(f"{op}: give either ddof or correction, not both")
+    value = correction if correction is not None else (ddof or 0)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise UsageError(f"{op}: ddof must be an integer, got {value!r}")
+    return int(value)
 
 
-def _shape_args(shape: Sequence[Any]) -> tuple[int, ...]:
+def _shape_args(shape: Sequence[Any], op: str = "") -> tuple[int, ...]:
     """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     try:
         return tuple(int(s) for s in shape)
     except (TypeError, ValueError):
-        raise UsageError(f"a shape must be integers, got {shape!r}") from None
+        raise UsageError(f"{op}: a shape must be integers, got {shape!r}") from None
 
 
 def _index(index: Any) -> Any:
@@ -691,7 +724,7 @@ def _index(index: Any) -> Any:
     return index
 
 
-def _operands(t: Tensor, other: Any, reflected: bool = False) -> tuple[Tensor, Tensor]:
+def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> tuple[Tensor, Tensor]:
     """Make ``other`` a Tensor and apply the type promotion rules.
 
     Python numbers take the tensor's dtype (``float32_tensor * 0.5`` stays float32); a float mixed
@@ -708,7 +741,10 @@ def _operands(t: Tensor, other: Any, reflected: bool = False) -> tuple[Tensor, T
                 dt = np.dtype(np.int64)
             other = Tensor._wrap(np.array(other, dtype=dt))
         else:
-            other = Tensor(other)
+            try:
+                other = Tensor(other)
+            except TinygradError as e:
+                raise type(e)(f"{op}: the other operand: {e} (this tensor: shape {t.shape})") from None
     a, b = (other, t) if reflected else (t, other)
     if a._data.dtype is not b._data.dtype:
         ka, kb = a.dtype.kind, b.dtype.kind
@@ -727,9 +763,9 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x = Tensor(x)
     if isinstance(x, Tensor):
-        x, y = _operands(x, y)
+        x, y = _operands(x, y, op="where")
     else:
-        y, x = _operands(y, x)
+        y, x = _operands(y, x, op="where")
     return ops.Where.apply(cond, x, y)
 
 
