@@ -19,7 +19,18 @@ import sys
 import time
 from typing import Callable
 
-import numpy as np
+# PyTorch's OpenMP threads spin-wait between ops by default; interleaved with NumPy's OpenBLAS
+# threads in one process, that starves both (steps 10-50x slower). Passive waiting keeps the
+# comparison fair. It must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# --threads N (read here, before NumPy loads its BLAS) gives every implementation N threads: with
+# another busy process on a 2-core machine, threaded matmuls stall, and 1 thread is the fair setting.
+if "--threads" in sys.argv:
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tinygrad_ko as tg  # noqa: E402
@@ -291,9 +302,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds; extrapolate the full gradient")
     ap.add_argument("--skip-gradcheck", action="store_true")
     ap.add_argument("--skip-cnn", action="store_true")
+    ap.add_argument("--threads", type=int, help="BLAS/OpenMP threads for every implementation "
+                                                "(default: the libraries' own choice)")
     args = ap.parse_args()
     rounds = 60 if args.quick else args.rounds
-    print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs")
+    print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs, "
+          f"threads: {args.threads or 'default'}")
     rows = mlp_benchmark(rounds)
     names = ["book", "tinygrad_ko", "torch", "floor"]
     print(f"\n{'config':<22}" + "".join(f"{n + ' ms':>15}" for n in names)
