@@ -350,7 +350,10 @@ def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
         g = np.ones(root._data.shape, dtype=root._data.dtype)
         return Tensor._wrap(g) if create_graph else g
     if not isinstance(g, Tensor):
-        g = Tensor(g, dtype=root.dtype)
+        try:
+            g = Tensor(g, dtype=root.dtype)
+        except TinygradError as e:
+            raise DTypeError(f"backward: gradient must be numbers of shape {root.shape}: {e}") from None
     if g.shape != root.shape:
         raise ShapeError(f"backward: gradient has shape {g.shape} but the output has shape "
                          f"{root.shape}; they must match")

@@ -19,7 +19,8 @@ REDUCTIONS = ("mean", "sum", "none")
 def _reduce(loss: np.ndarray, reduction: str, op: str) -> np.ndarray:
     if reduction == "mean":  # sum / n: np.mean's Python wrapper costs more than the sum here
         if loss.size == 0:
-            raise ShapeError(f"{op}: the mean of an empty batch is undefined (use reduction='sum')")
+            raise ShapeError(f"{op}: the mean of an empty batch (loss of shape {loss.shape}) is "
+                             f"undefined; use reduction='sum'")
         return loss.sum() / np.asarray(loss.size, dtype=loss.dtype)
     if reduction == "sum":
         return loss.sum()

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import AxisError, ShapeError
 from ..function import Function, const
 from ..registry import one_axis, reduction, register, unary
+from .elementwise import _float
 
 
 def _axes(axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
@@ -111,6 +112,7 @@ def _ddof_param(s, shape):
 class Var(Function):
     """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof)."""
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
+        x = _float(x)
         ctx.axes = _axes(axis, x.shape, "var")
         ctx.keepdims = keepdims
         ctx.denom = _count(x.shape, ctx.axes) - ddof
@@ -142,6 +144,7 @@ class LogSumExp(Function):
     """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x): stable at any
     magnitude;  d/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i."""
     def forward(ctx, x, axis=None, keepdims=False):
+        x = _float(x)
         ctx.axes = _axes(axis, x.shape, "logsumexp")
         ctx.keepdims = keepdims
         if x.size == 0:
@@ -153,8 +156,10 @@ class LogSumExp(Function):
 
     def backward(ctx, grad):
         x, = ctx.inputs
-        lse = _keep(ctx.output, x.shape, ctx.axes, ctx.keepdims)
-        return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * (x - lse).exp()
+        # softmax from exp(x - max) / sum, not exp(x - out): out is rounded, and at |x| ~ 1e4 in
+        # float32 that rounding would cost 4 digits. The shift m is a constant: it cancels.
+        e = (x - const(_finite_max(x.data, ctx.axes))).exp()
+        return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * e / e.sum(axis=ctx.axes, keepdims=True)
 
 
 def _softmax_sample(s):
@@ -166,6 +171,7 @@ def _softmax_sample(s):
 class Softmax(Function):
     """y = exp(x - max) / sum(exp(x - max));  backward: y * (g - sum(g * y))."""
     def forward(ctx, x, axis=-1):
+        x = _float(x)
         ctx.axis = axis
         e = np.exp(x - _finite_max(x, axis))
         return e / np.sum(e, axis=axis, keepdims=True)
@@ -179,6 +185,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y = x - logsumexp(x);  backward: g - softmax(x) * sum(g) = g - exp(y) * sum(g)."""
     def forward(ctx, x, axis=-1):
+        x = _float(x)
         ctx.axis = axis
         shifted = x - _finite_max(x, axis)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))

@@ -39,7 +39,7 @@ def _transpose_sample(s):
 
 
 @register("transpose", sample=_transpose_sample, methods=("permute", "transpose"),
-          call=lambda x, axes: x.permute(*axes))
+          call=lambda x, axes: x.permute(axes))
 class Transpose(Function):
     """Permute the axes;  backward applies the inverse permutation."""
     def forward(ctx, x, axes):
@@ -147,7 +147,9 @@ def _flatten_sample(s):
 @register("flatten", sample=_flatten_sample, methods=("flatten",))
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one (PyTorch). Composite: a reshape."""
-    if x.ndim == 0:
+    if x.ndim == 0:  # a 0-d tensor has one position: dims 0 and -1
+        _norm_axis(start_dim, 1, "flatten", 0)
+        _norm_axis(end_dim, 1, "flatten", 0)
         return x.reshape(1)
     start = _norm_axis(start_dim, x.ndim, "flatten", x.ndim)
     end = _norm_axis(end_dim, x.ndim, "flatten", x.ndim)
@@ -274,7 +276,7 @@ def _cast_sample(s):
 
 
 @register("astype", sample=_cast_sample, methods=("astype", "to", "float", "double"),
-          call=lambda x, dtype: Cast.apply(x, dtype=np.dtype(dtype)), eps=1e-3, atol=1e-3, rtol=1e-2)
+          call=lambda x, dtype: x.astype(dtype), eps=1e-3, atol=1e-3, rtol=1e-2)
 class Cast(Function):
     """The same values in another dtype;  backward casts the gradient back to the input's dtype."""
     def forward(ctx, x, dtype):
