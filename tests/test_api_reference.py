@@ -98,3 +98,16 @@ def test_entry_parser_sees_a_missing_name():
     section = "- **`zeros`**`(*shape)` — zeros\n- class **`Tensor`**`()` — a tensor\n  - **`sum`**`()`\n"
     assert entry_names(section) == {"zeros", "Tensor"}          # nested members are not entries
     assert sorted({"zeros", "ones", "Tensor"} - entry_names(section)) == ["ones"]
+
+
+# Top-level modules whose public names are re-exported (and documented) under ``tinygrad_ko``.
+INTERNAL = {"tinygrad_ko.autograd", "tinygrad_ko.function", "tinygrad_ko.grad_mode",
+            "tinygrad_ko.ops", "tinygrad_ko.tensor"}
+
+
+def test_every_top_level_module_is_documented_or_internal():
+    """A new public module must be added to docs/gen_api.py's MODULES (or to INTERNAL above)."""
+    import pkgutil
+    found = {f"tinygrad_ko.{m.name}" for m in pkgutil.iter_modules(tinygrad_ko.__path__)
+             if not m.name.startswith("_")}
+    assert found - set(MODULES) - INTERNAL == set()
