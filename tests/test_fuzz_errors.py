@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import NumpySampler, use_native_tracebacks
 from hypothesis import Phase, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
@@ -67,17 +68,7 @@ INT_FLOAT = ("B11 softmax, log_softmax, logsumexp, var and std on integer/bool t
              "exp/log/sqrt/mean/div now do)")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _native_tracebacks(request):
-    """pytest formats a long traceback for every failed test, xfail ones included (not shown),
-    re-parsing this big file for each frame: ~0.1 s per known-bug test here. Python's own
-    (native) tracebacks are cheap; used in this module unless --tb was given, then restored."""
-    option = request.config.option
-    old = getattr(option, "tbstyle", "auto")
-    if old == "auto":
-        option.tbstyle = "native"
-    yield
-    option.tbstyle = old
+_native_tracebacks = pytest.fixture(scope="module", autouse=True)(use_native_tracebacks)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -218,50 +209,9 @@ def _all_raise(cases):
     assert not problems, "\n".join(problems)
 
 
-class _NumpySampler:
-    """A quick, deterministic Sampler (numpy's generator) to learn what an op's samples look like
-    at collection time (which keywords, how many operands), without running hypothesis."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-
-    def shape(self, min_dims=0, max_dims=3, min_side=1, max_side=4):
-        return tuple(int(self.rng.integers(min_side, max_side + 1))
-                     for _ in range(int(self.rng.integers(min_dims, max_dims + 1))))
-
-    def broadcastable_shapes(self, n, min_dims=0, max_dims=3, max_side=4):
-        base = self.shape(min_dims, max_dims, 1, max_side)
-        return [tuple(1 if self.rng.random() < 0.3 else d for d in base[int(self.rng.integers(
-            0, len(base) + 1)):]) for _ in range(n)]
-
-    def array(self, shape, low=-2.0, high=2.0, avoid=(), distinct=False):
-        return self.rng.uniform(low, high, size=shape)
-
-    def arrays(self, shapes_, low=-2.0, high=2.0, avoid=(), distinct=False):
-        return [self.array(s, low, high) for s in shapes_]
-
-    def integers(self, low, high):
-        return int(self.rng.integers(low, high + 1))
-
-    def floats(self, low, high):
-        return float(self.rng.uniform(low, high))
-
-    def boolean(self):
-        return bool(self.rng.integers(0, 2))
-
-    def choice(self, options):
-        return options[int(self.rng.integers(0, len(options)))]
-
-    def axis(self, ndim, allow_none=True, allow_tuple=True):
-        return None if ndim == 0 else int(self.rng.integers(-ndim, ndim))
-
-    def permutation(self, n):
-        return tuple(int(i) for i in self.rng.permutation(n))
-
-
 def _probe(name, n=30):
-    """(args, kwargs) of ``n`` samples of the op, drawn by _NumpySampler."""
-    return [REGISTRY[name].sample(_NumpySampler(seed)) for seed in range(n)]
+    """(args, kwargs) of ``n`` samples of the op, drawn by NumpySampler."""
+    return [REGISTRY[name].sample(NumpySampler(seed)) for seed in range(n)]
 
 
 # -- shape corruptions, per op and variant ------------------------------------------------------

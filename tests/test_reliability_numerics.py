@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import NumpySampler, use_native_tracebacks
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -49,17 +50,7 @@ def extreme_arrays(draw, min_dims=1, max_dims=3):
     return x, g, axis
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _native_tracebacks(request):
-    """pytest formats a long traceback for every failed test, xfail ones included (not shown),
-    re-parsing this big file for each frame: ~0.1 s per known-bug test here. Python's own
-    (native) tracebacks are cheap; used in this module unless --tb was given, then restored."""
-    option = request.config.option
-    old = getattr(option, "tbstyle", "auto")
-    if old == "auto":
-        option.tbstyle = "native"
-    yield
-    option.tbstyle = old
+_native_tracebacks = pytest.fixture(scope="module", autouse=True)(use_native_tracebacks)
 
 
 # -- references in extended precision --------------------------------------------------------
@@ -420,57 +411,13 @@ def _overflow_params():
         else ()) for n in sorted(REGISTRY)]
 
 
-class _Sampler:
-    """A deterministic Sampler (registry.Sampler) on NumPy's generator: the overflow cases are
-    fixed, so a known-bug xfail fails on every run, whatever the hypothesis profile."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-
-    def shape(self, min_dims=0, max_dims=3, min_side=1, max_side=4):
-        return tuple(int(self.rng.integers(min_side, max_side + 1))
-                     for _ in range(int(self.rng.integers(min_dims, max_dims + 1))))
-
-    def broadcastable_shapes(self, n, min_dims=0, max_dims=3, max_side=4):
-        base = self.shape(min_dims, max_dims, 1, max_side)
-        return [tuple(1 if self.rng.random() < 0.3 else d for d in base[int(self.rng.integers(
-            0, len(base) + 1)):]) for _ in range(n)]
-
-    def array(self, shape, low=-2.0, high=2.0, avoid=(), distinct=False):
-        a = self.rng.uniform(low, high, size=shape)
-        for k in avoid:                      # keep away from kinks and poles, as testing.py does
-            a = np.where(np.abs(a - k) < 0.1, k + 0.1, a)
-        return a
-
-    def arrays(self, shapes_, low=-2.0, high=2.0, avoid=(), distinct=False):
-        return [self.array(s, low, high, avoid) for s in shapes_]
-
-    def integers(self, low, high):
-        return int(self.rng.integers(low, high + 1))
-
-    def floats(self, low, high):
-        return float(self.rng.uniform(low, high))
-
-    def boolean(self):
-        return bool(self.rng.integers(0, 2))
-
-    def choice(self, options):
-        return options[int(self.rng.integers(0, len(options)))]
-
-    def axis(self, ndim, allow_none=True, allow_tuple=True):
-        return None if ndim == 0 else int(self.rng.integers(-ndim, ndim))
-
-    def permutation(self, n):
-        return tuple(int(i) for i in self.rng.permutation(n))
-
-
 @pytest.mark.parametrize("name", _overflow_params())
 def test_overflow_is_quiet_and_caught_by_detect_anomaly(name):
     """Huge inputs (a quarter of the dtype's largest value, and as large upstream gradients): an op
     may overflow to inf, silently as PyTorch (never a RuntimeWarning), and detect_anomaly() must
     then name it. 24 fixed samples per op, drawn by the op's own ``sample``."""
     for seed in range(24):
-        _overflow_case(name, _Sampler(seed), np.float64 if seed % 2 else np.float32)
+        _overflow_case(name, NumpySampler(seed), np.float64 if seed % 2 else np.float32)
 
 
 def _overflow_case(name, sampler, dtype):
