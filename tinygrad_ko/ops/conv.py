@@ -40,6 +40,14 @@ def _geometry(op: str, shape, kernel, stride, padding) -> tuple[int, int]:
     return oh, ow
 
 
+def _windows(x: np.ndarray, kernel, stride, padding, pad_value, oh: int, ow: int) -> np.ndarray:
+    """A view (N, C, OH, OW, kh, kw) of every window of x after padding with pad_value."""
+    (ph, pw), (sh, sw) = padding, stride
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    return sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+
+
 def _im2col_sample(s):
     shape = (s.integers(1, 2), s.integers(1, 2), s.integers(2, 5), s.integers(2, 5))
     k = (s.integers(1, 2), s.integers(1, 2))
@@ -55,10 +63,7 @@ class Im2Col(Function):
         kernel, stride, padding = _pair(kernel), _pair(stride), _pair(padding)
         oh, ow = _geometry("im2col", x.shape, kernel, stride, padding)
         ctx.geometry = (x.shape, kernel, stride, padding)
-        (ph, pw), (sh, sw) = padding, stride
-        if ph or pw:
-            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
-        win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+        win = _windows(x, kernel, stride, padding, pad_value, oh, ow)
         n, c = x.shape[:2]
         return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kernel[0] * kernel[1])
 
@@ -145,12 +150,18 @@ def _pool_sample(s):
                                               "padding": s.integers(0, k // 2)}
 
 
-def _pool(op: str, x, kernel_size, stride, padding, pad_value):
+def _pool_args(op: str, kernel_size, stride, padding) -> tuple:
+    """(kernel, stride, padding) as pairs; stride defaults to the kernel, padding at most half it."""
     kernel = _pair(kernel_size, op)
     stride = kernel if stride is None else _pair(stride, op)
     padding = _pair(padding, op)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ShapeError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    return kernel, stride, padding
+
+
+def _pool(op: str, x, kernel_size, stride, padding, pad_value):
+    kernel, stride, padding = _pool_args(op, kernel_size, stride, padding)
     oh, ow = _geometry(op, x.shape, kernel, stride, padding)
     n, c, h, w = x.shape
     # pool each channel separately: treat (N, C) as N*C one-channel images
@@ -167,18 +178,10 @@ class MaxPool2d(Function):
     d/dx = 1 for each window's largest element (the first one on ties), 0 elsewhere: backward
     routes every gradient to its window's winner. Padding never wins (it is the lowest float)."""
     def forward(ctx, x, kernel_size, stride=None, padding=0):
-        kernel = _pair(kernel_size, "max_pool2d")
-        stride = kernel if stride is None else _pair(stride, "max_pool2d")
-        padding = _pair(padding, "max_pool2d")
-        if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-            raise ShapeError(f"max_pool2d: padding {padding} must be at most half the kernel "
-                             f"{kernel}")
+        kernel, stride, padding = _pool_args("max_pool2d", kernel_size, stride, padding)
         oh, ow = _geometry("max_pool2d", x.shape, kernel, stride, padding)
-        (ph, pw), (sh, sw) = padding, stride
-        if ph or pw:
-            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)),
-                       constant_values=np.finfo(x.dtype).min if x.dtype.kind == "f" else 0)
-        win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+        lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else 0
+        win = _windows(x, kernel, stride, padding, lowest, oh, ow)
         # one row per position in the window, one column per window: the arg-max then runs down
         # short columns of a contiguous array, which NumPy does fast
         win = win.transpose(4, 5, 0, 1, 2, 3).reshape(kernel[0] * kernel[1], -1)
