@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 # tensor first: it imports ops, which import function, which needs the Tensor class defined
-from .tensor import Tensor, where  # noqa: I001
+from .tensor import Tensor, _as_tensor, where  # noqa: I001
 from .autograd import grad
 from .errors import (AnomalyError, AxisError, CheckpointError, DataError, DTypeError, GradcheckError,
                      GraphError, IndexOutOfRangeError, OpError, ShapeError, TinygradError,
@@ -120,7 +120,7 @@ def randint(low: int, high: int, size: Sequence[int],
 
 def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``concatenate``)."""
-    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    ts = [_as_tensor(t) for t in tensors]
     return ops.Concatenate.apply(*ts, axis=axis if dim is None else dim)
 
 
@@ -129,12 +129,9 @@ concatenate = cat
 
 def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along a new axis."""
-    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    ts = [_as_tensor(t) for t in tensors]
     return ops.Stack.apply(*ts, axis=axis if dim is None else dim)
 
-
-def _as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def matmul(a: Any, b: Any) -> Tensor:

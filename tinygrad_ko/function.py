@@ -212,7 +212,8 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return sum_to(g, shape)
 
 
-def _as_tensor(g: Any) -> Any:
+def _grad_tensor(g: Any) -> Any:
+    """A gradient as a Tensor (arrays are wrapped; Tensors and None pass through)."""
     return g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
 
 
@@ -307,8 +308,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                     pending[f] = ig
                     heapq.heappush(heap, (-f.generation, next(order), f))
             if STATE.tracer is not None:
-                STATE.tracer.step(node, _as_tensor(g), tuple(map(_as_tensor, in_grads)),
-                                  [_as_tensor(x) for x in final])
+                STATE.tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
+                                  [_grad_tensor(x) for x in final])
             visited.append(node)
     finally:
         STATE.grad_enabled = prev_mode
@@ -317,7 +318,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
     if not retain_graph:
         for node in visited:
             node._release()
-    return [_as_tensor(g) for g in captured] if inputs is not None else None
+    return [_grad_tensor(g) for g in captured] if inputs is not None else None
 
 
 def _call_backward(node: Function, g: Any, create_graph: bool) -> tuple[Any, ...]:

@@ -665,6 +665,11 @@ class Tensor:
 
 
 # -- argument helpers --------------------------------------------------------------------------
+def _as_tensor(x: Any) -> Tensor:
+    """x itself if it is a Tensor, else a new Tensor of it (numbers, lists, arrays)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any, op: str = "") -> tuple[Any, bool]:
     """Accept NumPy's axis/keepdims and PyTorch's dim/keepdim."""
     if dim is not None:
@@ -760,7 +765,7 @@ def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> t
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """x where condition is true, y elsewhere; gradients flow to x and y through their masks."""
-    cond = condition if isinstance(condition, Tensor) else Tensor(condition)
+    cond = _as_tensor(condition)
     if cond.dtype != np.bool_:
         cond = Tensor._wrap(cond._data.astype(bool))
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):

@@ -12,13 +12,11 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
-from ..ops.loss import BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss, sum_squared_error
+from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss,
+                        sum_squared_error)
 from ..ops.nn import Linear, batch_norm, dropout
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_tensor
 
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -29,37 +27,37 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0)."""
-    return _t(x).relu()
+    return _as_tensor(x).relu()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
-    return _t(x).leaky_relu(negative_slope)
+    return _as_tensor(x).leaky_relu(negative_slope)
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), elementwise;  d/dx = s(x) (1 - s(x))."""
-    return _t(x).sigmoid()
+    return _as_tensor(x).sigmoid()
 
 
 def tanh(x: Tensor) -> Tensor:
     """Hyperbolic tangent, elementwise;  d/dx = 1 - tanh(x)**2."""
-    return _t(x).tanh()
+    return _as_tensor(x).tanh()
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along axis (or ``dim``), stable at any magnitude."""
-    return _t(x).softmax(axis if dim is None else dim)
+    return _as_tensor(x).softmax(axis if dim is None else dim)
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along axis (or ``dim``), stable; pair it with ``nll_loss``."""
-    return _t(x).log_softmax(axis if dim is None else dim)
+    return _as_tensor(x).log_softmax(axis if dim is None else dim)
 
 
 def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes start_dim..end_dim; the default keeps the batch axis (as nn.Flatten)."""
-    return _t(x).flatten(start_dim, end_dim)
+    return _as_tensor(x).flatten(start_dim, end_dim)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
@@ -68,19 +66,20 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
 
     target: integer class indices of shape (N,), or one-hot / probabilities of shape (N, C).
     The gradient w.r.t. the logits is (softmax(logits) - one_hot(target)) / N."""
-    return CrossEntropy.apply(_t(logits), _t(target), reduction=reduction,
+    return CrossEntropy.apply(_as_tensor(logits), _as_tensor(target), reduction=reduction,
                               label_smoothing=float(label_smoothing))
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """On probabilities in [0, 1]; logs clamped at -100 so 0 and 1 are safe."""
-    return BinaryCrossEntropy.apply(_t(input), _t(target).astype(_t(input).dtype),
-                                    reduction=reduction)
+    x = _as_tensor(input)
+    return BinaryCrossEntropy.apply(x, _as_tensor(target).astype(x.dtype), reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Sigmoid + binary cross-entropy in one stable step: finite for logits of any size."""
-    return BCEWithLogits.apply(_t(input), _t(target).astype(_t(input).dtype), reduction=reduction)
+    x = _as_tensor(input)
+    return BCEWithLogits.apply(x, _as_tensor(target).astype(x.dtype), reduction=reduction)
 
 
 def accuracy(logits_or_probs: Any, targets: Any) -> float:

@@ -11,14 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import OpError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-
-def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _size(layer: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -80,7 +77,7 @@ class Linear(Module):
             init.uniform_(self.bias, -k, k)
 
     def forward(self, x: Any) -> Tensor:
-        x = _tensor(x)
+        x = _as_tensor(x)
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise ShapeError(self._bad_input(shape))
@@ -109,7 +106,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x: Any) -> Tensor:
-        x = _tensor(x)
+        x = _as_tensor(x)
         try:
             return F.flatten(x, self.start_dim, self.end_dim)
         except ShapeError as e:
@@ -200,7 +197,7 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, x: Any) -> Tensor:
-        return F.dropout(_tensor(x), self.p, self.training)
+        return F.dropout(_as_tensor(x), self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import OpError
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_tensor
 from . import functional as F
-from .layers import _tensor
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -55,7 +54,7 @@ class NLLLoss(_Loss):
     """-log_probs[i, target_i]: use after LogSoftmax (LogSoftmax + NLLLoss = CrossEntropyLoss)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.nll_loss(_tensor(input), _tensor(target), self.reduction)
+        return F.nll_loss(_as_tensor(input), _as_tensor(target), self.reduction)
 
 
 class MSELoss(_Loss):
@@ -63,7 +62,7 @@ class MSELoss(_Loss):
     ``F.sum_squared_error``.)"""
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.mse_loss(_tensor(input), _tensor(target), self.reduction)
+        return F.mse_loss(_as_tensor(input), _as_tensor(target), self.reduction)
 
 
 class BCELoss(_Loss):

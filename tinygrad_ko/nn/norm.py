@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import OpError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_tensor
 from . import functional as F
-from .layers import _dtype, _size, _tensor
+from .layers import _dtype, _size
 from .module import Module, Parameter
 
 
@@ -69,7 +69,7 @@ class _BatchNorm(Module):
         raise NotImplementedError
 
     def forward(self, x: Any) -> Tensor:
-        x = _tensor(x)
+        x = _as_tensor(x)
         shape = x.shape
         if len(shape) not in self._dims or shape[1] != self.num_features:
             raise ShapeError(self._bad_input(shape))
