@@ -227,7 +227,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
     """
     if retain_graph is None:
         retain_graph = create_graph
-    captured: list[Any] = []
+    captured: dict[int, Any] = {}       # position in ``inputs`` -> its gradient, for grad()
     leaf_slot: dict[int, int] = {}      # id(leaf) -> its position in ``inputs``
     node_slot: dict[Function, int] = {}  # node -> position of the non-leaf input it made
     if inputs is not None:
@@ -238,7 +238,6 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 leaf_slot[id(t)] = i
             else:
                 node_slot[t.grad_fn] = i
-            captured.append(None)
 
     heap: list[tuple[int, int, Function]] = []  # (-generation, push order, node): latest first
     order = itertools.count()
@@ -262,12 +261,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 if inputs is None:
                     _accumulate_grad(root, g, create_graph, handed_out)
                 elif id(root) in leaf_slot:   # the same leaf may be several of the roots
-                    i = leaf_slot[id(root)]
-                    captured[i] = g if captured[i] is None else captured[i] + g
-            elif node in pending:
-                pending[node] = pending[node] + g
-            else:
-                pending[node] = g
+                    _add_into(captured, leaf_slot[id(root)], g)
+            elif _add_into(pending, node, g):
                 heapq.heappush(heap, (-node.generation, next(order), node))
 
         while heap:
@@ -300,12 +295,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                     if inputs is None:
                         _accumulate_grad(t, ig, create_graph, handed_out)
                     elif id(t) in leaf_slot:
-                        i = leaf_slot[id(t)]
-                        captured[i] = ig if captured[i] is None else captured[i] + ig
-                elif f in pending:            # a node used several times: gradients add up
-                    pending[f] = pending[f] + ig
-                else:
-                    pending[f] = ig
+                        _add_into(captured, leaf_slot[id(t)], ig)
+                elif _add_into(pending, f, ig):   # a node used several times: gradients add up
                     heapq.heappush(heap, (-f.generation, next(order), f))
             if STATE.tracer is not None:
                 STATE.tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
@@ -318,7 +309,17 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
     if not retain_graph:
         for node in visited:
             node._release()
-    return [_grad_tensor(g) for g in captured] if inputs is not None else None
+    if inputs is None:
+        return None
+    return [_grad_tensor(captured.get(i)) for i in range(len(inputs))]
+
+
+def _add_into(store: dict[Any, Any], key: Any, g: Any) -> bool:
+    """store[key] += g (just g the first time); True the first time, so the caller can schedule
+    the node once."""
+    old = store.get(key)
+    store[key] = g if old is None else old + g
+    return old is None
 
 
 def _call_backward(node: Function, g: Any, create_graph: bool) -> tuple[Any, ...]:
