@@ -120,7 +120,7 @@ def randint(low: int, high: int, size: Sequence[int],
 
 def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``concatenate``)."""
-    ts = [_as_tensor(t) for t in tensors]
+    ts = [_as_tensor(t, "cat") for t in tensors]
     return ops.Concatenate.apply(*ts, axis=axis if dim is None else dim)
 
 
@@ -129,79 +129,79 @@ concatenate = cat
 
 def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along a new axis."""
-    ts = [_as_tensor(t) for t in tensors]
+    ts = [_as_tensor(t, "stack") for t in tensors]
     return ops.Stack.apply(*ts, axis=axis if dim is None else dim)
 
 
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product ``a @ b`` (``Tensor.matmul``); a may be an array or a list too."""
-    return _as_tensor(a) @ b
+    return _as_tensor(a, "matmul") @ b
 
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise max of a and b, with broadcasting (``Tensor.maximum``)."""
-    return _as_tensor(a).maximum(b)
+    return _as_tensor(a, "maximum").maximum(b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise min of a and b, with broadcasting (``Tensor.minimum``)."""
-    return _as_tensor(a).minimum(b)
+    return _as_tensor(a, "minimum").minimum(b)
 
 
 def exp(x: Any) -> Tensor:
     """e**x, elementwise (``Tensor.exp``);  d/dx = exp(x)."""
-    return _as_tensor(x).exp()
+    return _as_tensor(x, "exp").exp()
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm, elementwise (``Tensor.log``);  d/dx = 1/x."""
-    return _as_tensor(x).log()
+    return _as_tensor(x, "log").log()
 
 
 def sqrt(x: Any) -> Tensor:
     """Square root, elementwise (``Tensor.sqrt``);  d/dx = 1 / (2 sqrt(x))."""
-    return _as_tensor(x).sqrt()
+    return _as_tensor(x, "sqrt").sqrt()
 
 
 def tanh(x: Any) -> Tensor:
     """Hyperbolic tangent, elementwise (``Tensor.tanh``);  d/dx = 1 - tanh(x)**2."""
-    return _as_tensor(x).tanh()
+    return _as_tensor(x, "tanh").tanh()
 
 
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + exp(-x)), elementwise (``Tensor.sigmoid``);  d/dx = s(x) (1 - s(x))."""
-    return _as_tensor(x).sigmoid()
+    return _as_tensor(x, "sigmoid").sigmoid()
 
 
 def relu(x: Any) -> Tensor:
     """max(x, 0), elementwise (``Tensor.relu``);  d/dx = 1 for x > 0, else 0."""
-    return _as_tensor(x).relu()
+    return _as_tensor(x, "relu").relu()
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001 (as torch.sum)
     """Sum over axis, all axes if None (``Tensor.sum``)."""
-    return _as_tensor(x).sum(axis, keepdims)
+    return _as_tensor(x, "sum").sum(axis, keepdims)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over axis, all axes if None (``Tensor.mean``)."""
-    return _as_tensor(x).mean(axis, keepdims)
+    return _as_tensor(x, "mean").mean(axis, keepdims)
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along axis, stable at any magnitude (``Tensor.softmax``)."""
-    return _as_tensor(x).softmax(axis)
+    return _as_tensor(x, "softmax").softmax(axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along axis, stable at any magnitude (``Tensor.log_softmax``)."""
-    return _as_tensor(x).log_softmax(axis)
+    return _as_tensor(x, "log_softmax").log_softmax(axis)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over axis, computed stably (``Tensor.logsumexp``)."""
-    return _as_tensor(x).logsumexp(axis, keepdims)
+    return _as_tensor(x, "logsumexp").logsumexp(axis, keepdims)
 
 
 __all__ = [

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import (AnomalyError, AxisError, DTypeError, GraphError, IndexOutOfRangeError, OpError,
                      ShapeError, TinygradError, UsageError)
-from .grad_mode import STATE, _GradMode
+from .grad_mode import STATE
 from .tensor import Tensor
 
 _FREED = ("the graph behind this tensor was already freed by an earlier backward(); "

@@ -17,7 +17,7 @@ use them directly or through a model that holds them: ``gradcheck(lambda *p: los
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 

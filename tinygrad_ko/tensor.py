@@ -665,9 +665,17 @@ class Tensor:
 
 
 # -- argument helpers --------------------------------------------------------------------------
-def _as_tensor(x: Any) -> Tensor:
-    """x itself if it is a Tensor, else a new Tensor of it (numbers, lists, arrays)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+def _as_tensor(x: Any, op: str = "") -> Tensor:
+    """x itself if it is a Tensor, else a new Tensor of it (numbers, lists, arrays); a conversion
+    error names ``op``, the function the user called."""
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return Tensor(x)
+    except TinygradError as e:
+        if not op:
+            raise
+        raise type(e)(f"{op}: {e}") from None
 
 
 def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any, op: str = "") -> tuple[Any, bool]:
@@ -765,7 +773,7 @@ def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> t
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """x where condition is true, y elsewhere; gradients flow to x and y through their masks."""
-    cond = _as_tensor(condition)
+    cond = _as_tensor(condition, "where")
     if cond.dtype != np.bool_:
         cond = Tensor._wrap(cond._data.astype(bool))
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):

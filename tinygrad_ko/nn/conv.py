@@ -80,7 +80,7 @@ class Conv2d(Module):
         return f"Conv2d({self.in_channels} -> {self.out_channels})"
 
     def forward(self, x: Any) -> Tensor:
-        x = _as_tensor(x)
+        x = _as_tensor(x, "Conv2d")
         shape = x.shape
         c = self.in_channels
         if len(shape) != 4 or shape[1] != c:
@@ -115,7 +115,7 @@ class _Pool2d(Module):
                           f"{self.kernel_size}")
 
     def forward(self, x: Any) -> Tensor:
-        x = _as_tensor(x)
+        x = _as_tensor(x, type(self).__name__)
         if x.ndim != 4:
             raise ShapeError(f"{type(self).__name__} expects (N, C, H, W), got {x.shape}"
                              + (f": a single image? add the batch axis: x.reshape(1, "

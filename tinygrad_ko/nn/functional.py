@@ -10,13 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ShapeError, TinygradError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
 from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss,
                         sum_squared_error)
 from ..ops.nn import Linear, batch_norm, dropout
 from ..tensor import Tensor, _as_tensor
 
+
+def _target(target: Any, op: str, x: Tensor) -> Tensor:
+    """A loss's target as a Tensor; a conversion error names the loss and the input's shape."""
+    try:
+        return _as_tensor(target)
+    except TinygradError as e:
+        raise type(e)(f"{op}: target (for an input of shape {x.shape}): {e}") from None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -27,37 +34,37 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0)."""
-    return _as_tensor(x).relu()
+    return _as_tensor(x, "relu").relu()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
-    return _as_tensor(x).leaky_relu(negative_slope)
+    return _as_tensor(x, "leaky_relu").leaky_relu(negative_slope)
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), elementwise;  d/dx = s(x) (1 - s(x))."""
-    return _as_tensor(x).sigmoid()
+    return _as_tensor(x, "sigmoid").sigmoid()
 
 
 def tanh(x: Tensor) -> Tensor:
     """Hyperbolic tangent, elementwise;  d/dx = 1 - tanh(x)**2."""
-    return _as_tensor(x).tanh()
+    return _as_tensor(x, "tanh").tanh()
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along axis (or ``dim``), stable at any magnitude."""
-    return _as_tensor(x).softmax(axis if dim is None else dim)
+    return _as_tensor(x, "softmax").softmax(axis if dim is None else dim)
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along axis (or ``dim``), stable; pair it with ``nll_loss``."""
-    return _as_tensor(x).log_softmax(axis if dim is None else dim)
+    return _as_tensor(x, "log_softmax").log_softmax(axis if dim is None else dim)
 
 
 def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes start_dim..end_dim; the default keeps the batch axis (as nn.Flatten)."""
-    return _as_tensor(x).flatten(start_dim, end_dim)
+    return _as_tensor(x, "flatten").flatten(start_dim, end_dim)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
@@ -66,20 +73,23 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
 
     target: integer class indices of shape (N,), or one-hot / probabilities of shape (N, C).
     The gradient w.r.t. the logits is (softmax(logits) - one_hot(target)) / N."""
-    return CrossEntropy.apply(_as_tensor(logits), _as_tensor(target), reduction=reduction,
+    x = _as_tensor(logits, "cross_entropy")
+    return CrossEntropy.apply(x, _target(target, "cross_entropy", x), reduction=reduction,
                               label_smoothing=float(label_smoothing))
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """On probabilities in [0, 1]; logs clamped at -100 so 0 and 1 are safe."""
-    x = _as_tensor(input)
-    return BinaryCrossEntropy.apply(x, _as_tensor(target).astype(x.dtype), reduction=reduction)
+    op = "binary_cross_entropy"
+    x = _as_tensor(input, op)
+    return BinaryCrossEntropy.apply(x, _target(target, op, x).astype(x.dtype), reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Sigmoid + binary cross-entropy in one stable step: finite for logits of any size."""
-    x = _as_tensor(input)
-    return BCEWithLogits.apply(x, _as_tensor(target).astype(x.dtype), reduction=reduction)
+    op = "binary_cross_entropy_with_logits"
+    x = _as_tensor(input, op)
+    return BCEWithLogits.apply(x, _target(target, op, x).astype(x.dtype), reduction=reduction)
 
 
 def accuracy(logits_or_probs: Any, targets: Any) -> float:

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OpError, ShapeError
-from ..tensor import Tensor, _as_tensor
+from ..errors import OpError, ShapeError, UsageError
+from ..tensor import Tensor, _as_tensor, _numeric_dtype, _real
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -25,8 +25,15 @@ def _size(layer: str, name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def _int(layer: str, name: str, value: Any) -> int:
+    """An axis number (may be negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UsageError(f"{layer}: {name} must be an int, got {value!r}")
+    return int(value)
+
+
 def _dtype(layer: str, dtype: Any) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
+    dt = _numeric_dtype(np.float32 if dtype is None else dtype, layer)
     if dt.kind != "f":
         raise OpError(f"{layer}: parameters must be floating point, got dtype {dt}")
     return dt
@@ -77,7 +84,7 @@ class Linear(Module):
             init.uniform_(self.bias, -k, k)
 
     def forward(self, x: Any) -> Tensor:
-        x = _as_tensor(x)
+        x = _as_tensor(x, "Linear")
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise ShapeError(self._bad_input(shape))
@@ -103,10 +110,11 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self.start_dim = _int("Flatten", "start_dim", start_dim)
+        self.end_dim = _int("Flatten", "end_dim", end_dim)
 
     def forward(self, x: Any) -> Tensor:
-        x = _as_tensor(x)
+        x = _as_tensor(x, "Flatten")
         try:
             return F.flatten(x, self.start_dim, self.end_dim)
         except ShapeError as e:
@@ -128,7 +136,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _real(negative_slope, "LeakyReLU", "negative_slope")
 
     def forward(self, x: Any) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
@@ -154,7 +162,7 @@ class Tanh(Module):
 def _dim(dim: int | None, axis: int | None, layer: str) -> int:
     if dim is not None and axis is not None:
         raise OpError(f"{layer}: give either dim or axis, not both")
-    return int(axis if axis is not None else -1 if dim is None else dim)
+    return _int(layer, "dim", axis if axis is not None else -1 if dim is None else dim)
 
 
 class Softmax(Module):
@@ -197,7 +205,7 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, x: Any) -> Tensor:
-        return F.dropout(_as_tensor(x), self.p, self.training)
+        return F.dropout(_as_tensor(x, "Dropout"), self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -54,7 +54,8 @@ class NLLLoss(_Loss):
     """-log_probs[i, target_i]: use after LogSoftmax (LogSoftmax + NLLLoss = CrossEntropyLoss)."""
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.nll_loss(_as_tensor(input), _as_tensor(target), self.reduction)
+        x = _as_tensor(input, "NLLLoss")
+        return F.nll_loss(x, F._target(target, "NLLLoss", x), self.reduction)
 
 
 class MSELoss(_Loss):
@@ -62,7 +63,8 @@ class MSELoss(_Loss):
     ``F.sum_squared_error``.)"""
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.mse_loss(_as_tensor(input), _as_tensor(target), self.reduction)
+        x = _as_tensor(input, "MSELoss")
+        return F.mse_loss(x, F._target(target, "MSELoss", x), self.reduction)
 
 
 class BCELoss(_Loss):

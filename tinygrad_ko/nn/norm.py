@@ -69,7 +69,7 @@ class _BatchNorm(Module):
         raise NotImplementedError
 
     def forward(self, x: Any) -> Tensor:
-        x = _as_tensor(x)
+        x = _as_tensor(x, type(self).__name__)
         shape = x.shape
         if len(shape) not in self._dims or shape[1] != self.num_features:
             raise ShapeError(self._bad_input(shape))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import AxisError, ShapeError
 from ..function import Function, const
-from ..registry import one_axis, reduction, register, unary
+from ..registry import one_axis, reduction, register
 from .elementwise import _float
 
 
