@@ -43,29 +43,10 @@ FUZZ = settings(phases=(Phase.explicit, Phase.reuse, Phase.generate))
 TRIED: collections.Counter = collections.Counter()   # fuzzed inputs tried, by kind
 
 
-# Engine bugs found by these tests and still open at 64be495 (numbered as in the report to the
-# engine owner; B1, B2, B5, B7, B8, B10 and most of B3, B4, B6, B9, B11 are fixed already). Each
-# failing case is marked xfail(strict=True) with one of these reasons: once the engine is fixed
-# the test passes, XPASS(strict) fails the run, and the mark is removed.
-OPERAND = ("B3 non-numeric data (str/object/complex arrays, strings, None) raises 'Tensor: "
-           "unsupported dtype ...' without the function's or layer's name where it is converted "
-           "to a Tensor: tinygrad_ko._as_tensor (tg.exp/log/sqrt/tanh/sigmoid/relu/sum/mean/"
-           "softmax/log_softmax/logsumexp), tg.cat/tg.stack, nn.functional._t (loss targets), "
-           "nn.layers._tensor (every layer and loss module)")
-ARGS = ("B4 Tensor.backward(gradient=...): a non-numeric gradient gives an error that does not "
-        "say 'backward' (function._root_gradient), and [1.0, None, 2.0] becomes nan silently "
-        "(numpy casts None to nan); nn constructors: layers._dtype (np.dtype('bogus')), "
-        "LeakyReLU (float('a')), Softmax/Flatten (int('a')) raise bare TypeError/ValueError")
-REGISTRY_CALL = ("B14 the registry's call for astype (np.dtype(dtype)) and transpose "
-                 "(x.permute(*axes)) does argument work outside the engine's error handling: a "
-                 "bare TypeError for dtype='bogus' or axes=1+2j")
-EMPTY_MEAN = ("B6 ops/loss.py _reduce: the error for reduction='mean' of an empty batch ('the "
-              "mean of an empty batch is undefined') does not show the input shape")
-FLATTEN_0D = ("B12 flatten of a 0-d tensor returns shape (1,) whatever start_dim/end_dim are "
-              "(nn.Flatten(1, 2) accepts a scalar); PyTorch accepts only dims -1 and 0 there")
-INT_FLOAT = ("B11 softmax, log_softmax, logsumexp, var and std on integer/bool tensors return "
-             "float64 (NumPy's promotion) instead of float32 (PyTorch's default dtype, and what "
-             "exp/log/sqrt/mean/div now do)")
+# Engine bugs found by these tests (B1-B14 in the reports to the engine owner) are all fixed. The
+# KNOWN_* tables below stay, empty, as the place for the next one: a failing case listed there is
+# marked xfail(strict=True) with the reason, so once the engine is fixed the test passes, XPASS(strict)
+# fails the run, and the entry must be removed.
 
 
 _native_tracebacks = pytest.fixture(scope="module", autouse=True)(use_native_tracebacks)
@@ -1260,10 +1241,9 @@ BAD_DATA = ["abc", None, [1.0, "a"], 1 + 2j, np.array(["a", "b"]), np.array([1j,
             [None, None]]
 
 
-@pytest.mark.parametrize("fn", [pytest.param(f)
-                                for f in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sum",
-                                          "mean", "softmax", "log_softmax", "logsumexp", "matmul",
-                                          "maximum", "minimum", "where", "cat", "stack")])
+@pytest.mark.parametrize("fn", ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sum", "mean",
+                                "softmax", "log_softmax", "logsumexp", "matmul", "maximum",
+                                "minimum", "where", "cat", "stack"])
 def test_module_functions_name_themselves_on_bad_data(fn):
     ok = Tensor(np.ones(2))
     call = {"matmul": lambda b: tg.matmul(ok, b), "maximum": lambda b: tg.maximum(ok, b),

@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import (AnomalyError, AxisError, DTypeError, GraphError, IndexOutOfRangeError, OpError,
                      ShapeError, TinygradError, UsageError)
-from .grad_mode import STATE
+from .grad_mode import STATE, quiet_floats
 from .tensor import Tensor
 
 _FREED = ("the graph behind this tensor was already freed by an earlier backward(); "
@@ -113,7 +113,8 @@ class Function:
         """Run forward on the inputs' arrays; record the node when a gradient will be needed."""
         ctx = object.__new__(cls)
         try:
-            out = ctx.forward(*[t._data for t in inputs], **params)
+            with quiet_floats():
+                out = ctx.forward(*[t._data for t in inputs], **params)
         except TinygradError:
             raise
         except (ValueError, IndexError, TypeError, AttributeError) as e:
@@ -247,8 +248,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
 
     prev_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph           # record the backward pass only if asked
-    # overflow gives a quiet inf, as in PyTorch (detect_anomaly() reports it), not a NumPy warning
-    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    quiet = quiet_floats()
     quiet.__enter__()
     try:
         for root, g in zip(roots, root_grads):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, TypeVar
 
+import numpy as np
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -21,6 +23,13 @@ class _State:
 
 
 STATE = _State()
+
+
+def quiet_floats() -> np.errstate:
+    """The engine's floating-point policy, as PyTorch's: overflow, 0/0, log(0), log(-1)... give
+    inf or nan quietly instead of a NumPy RuntimeWarning; ``detect_anomaly()`` is how to find them.
+    Every op's forward and backward, the in-place ops and optimizer steps run under it."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 def is_grad_enabled() -> bool:

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import DTypeError, GraphError, OpError, ShapeError, TinygradError, UsageError
-from .grad_mode import STATE
+from .grad_mode import STATE, quiet_floats
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -252,7 +252,8 @@ class Tensor:
         self._check_inplace(op)
         other = other._data if isinstance(other, Tensor) else other
         try:
-            ufunc(self._data, other, out=self._data, casting="same_kind")
+            with quiet_floats():
+                ufunc(self._data, other, out=self._data, casting="same_kind")
         except (ValueError, TypeError) as e:
             raise ShapeError(f"{op}: {e} (shapes: {self.shape} and {np.shape(other)})") from None
         self._version[0] += 1

@@ -203,8 +203,7 @@ class BinaryCrossEntropy(Function):
                           f"from {np.min(p):.4g} to {np.max(p):.4g}); for logits use "
                           f"binary_cross_entropy_with_logits")
         ctx.reduction, ctx.n = reduction, max(p.size, 1)
-        with np.errstate(divide="ignore"):
-            loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+        loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
         return _reduce(loss, reduction, "binary_cross_entropy")
 
     def backward(ctx, grad):

@@ -150,8 +150,7 @@ class LogSumExp(Function):
         if x.size == 0:
             raise ShapeError(f"logsumexp: cannot reduce an empty tensor (shape {x.shape})")
         m = _finite_max(x, ctx.axes)
-        with np.errstate(divide="ignore"):
-            out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
+        out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
         return out if keepdims else np.squeeze(out, axis=ctx.axes)
 
     def backward(ctx, grad):

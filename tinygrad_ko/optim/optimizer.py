@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CheckpointError, DTypeError, GraphError, OpError
-from ..grad_mode import enable_grad
+from ..grad_mode import enable_grad, quiet_floats
 from ..tensor import Tensor
 
 
@@ -147,8 +147,9 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._update_group(group)
+        with quiet_floats():
+            for group in self.param_groups:
+                self._update_group(group)
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
