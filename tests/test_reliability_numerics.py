@@ -450,3 +450,25 @@ def test_inplace_overflow_is_quiet(op, value):
         warnings.simplefilter("error")
         getattr(t, op)(value)
     assert np.isinf(t.numpy()[0]) and np.isfinite(t.numpy()[1])
+
+
+@pytest.mark.parametrize("make", [lambda: Tensor([1e300, 1.0]),
+                                  lambda: Tensor(np.array([1e300, 1.0]), dtype=np.float32),
+                                  lambda: Tensor(np.array([1e300, 1.0])).float()])
+def test_narrowing_to_float32_overflows_quietly(make):
+    """Python floats become float32; a value beyond its range becomes inf (as torch.tensor)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = make()
+    assert t.dtype == np.float32 and np.isinf(t.numpy()[0]) and t.numpy()[1] == 1.0
+
+
+def test_optimizer_step_overflow_is_quiet():
+    """A huge gradient sends a parameter to inf without a warning; detect_anomaly finds it later."""
+    p = tg.nn.Parameter(np.array([3e38, 1.0], dtype=np.float32))
+    p.grad = Tensor(np.array([-3e38, 0.0], dtype=np.float32))
+    for opt in (tg.optim.SGD([p], lr=1.0, momentum=0.9), tg.optim.Adam([p], lr=1.0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            opt.step()
+    assert np.isinf(p.numpy()[0]) or np.isnan(p.numpy()[0])

@@ -43,14 +43,16 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
         except ValueError as e:
             raise ShapeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {e}") from None
         if arr.dtype == np.float64:
-            arr = arr.astype(DEFAULT_FLOAT)
+            with quiet_floats():     # 1e300 becomes inf, as torch.tensor([1e300])
+                arr = arr.astype(DEFAULT_FLOAT)
     if arr.dtype.kind not in "biuf" and not (arr.dtype.kind == "U" and dtype is not None):
         raise DTypeError(f"Tensor: unsupported dtype {arr.dtype} (from {type(data).__name__}); "
                          f"use numbers, nested lists of numbers or numeric arrays")
     if dtype is not None:
         dt = _numeric_dtype(dtype, "Tensor")
         try:
-            arr = arr.astype(dt, copy=False)
+            with quiet_floats():
+                arr = arr.astype(dt, copy=False)
         except (ValueError, TypeError) as e:
             raise DTypeError(f"Tensor: cannot convert {arr.dtype} data to {dt}: {e}") from None
     if arr.dtype.kind not in "biuf":
