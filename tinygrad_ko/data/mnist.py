@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from pathlib import Path
@@ -64,7 +65,7 @@ def read_idx(path: PathLike, magic: int, sha256: str | None = None) -> np.ndarra
         raise DataError(f"MNIST file {path} is truncated: {len(buf)} bytes, shorter than its "
                         f"{header}-byte IDX header")
     dims = tuple(int.from_bytes(buf[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)
     if len(buf) != expected:
         what = "truncated" if len(buf) < expected else "too long"
         raise DataError(f"MNIST file {path} is {what}: its header says {dims} so it should have "

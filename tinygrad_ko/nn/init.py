@@ -68,7 +68,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor, where: str = "") -> tuple[int,
     if tensor.ndim < 2:
         raise ShapeError(f"nn.init.{where}: fan in and fan out need a tensor with at least 2 "
                          f"dimensions (out, in, ...), got shape {tensor.shape}")
-    receptive = int(np.prod(tensor.shape[2:], dtype=np.int64))
+    receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 

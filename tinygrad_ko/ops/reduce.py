@@ -5,6 +5,8 @@ reduced axes back as size-1 axes (``_keep``), so the gradient broadcasts against
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import AxisError, ShapeError
@@ -40,7 +42,7 @@ def _keep(grad, in_shape, axes, keepdims):
 
 
 def _count(shape, axes) -> int:
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    return math.prod(shape[a] for a in axes)
 
 
 @register("sum", sample=reduction(), methods=("sum",))
@@ -49,7 +51,7 @@ class Sum(Function):
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = _axes(axis, x.shape, "sum")
         ctx.keepdims = keepdims
-        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+        return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -65,7 +67,7 @@ class Mean(Function):
         ctx.n = _count(x.shape, ctx.axes)
         if ctx.n == 0:
             raise ShapeError(f"mean: cannot average over an empty axis (shape {x.shape}, axis {axis})")
-        out = np.sum(x, axis=ctx.axes, keepdims=keepdims)
+        out = x.sum(axis=ctx.axes, keepdims=keepdims)
         if out.dtype.kind != "f":
             out = out.astype(np.float32)
         return out / np.asarray(ctx.n, dtype=out.dtype)

@@ -4,6 +4,8 @@ back: reshape <-> reshape, broadcast_to <-> sum_to, getitem <-> scatter-add.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import AxisError, ShapeError
@@ -13,7 +15,7 @@ from ..registry import register
 
 def _reshape_sample(s):
     shape = s.shape()
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     target = s.choice([(n,), (1, n), (n, 1), (-1,)] + ([(2, n // 2)] if n % 2 == 0 else []))
     return (s.array(shape),), {"shape": target}
 
@@ -82,7 +84,7 @@ def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         raise ShapeError(f"sum_to: cannot sum a tensor of shape {x.shape} down to shape {shape}")
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
                                       if n == 1 and x.shape[lead + i] != 1)
-    out = np.sum(x, axis=axes, keepdims=True) if axes else x
+    out = x.sum(axis=axes, keepdims=True) if axes else x
     return out.reshape(shape) if lead else out
 
 
@@ -155,7 +157,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     end = _norm_axis(end_dim, x.ndim, "flatten", x.ndim)
     if start > end:
         raise AxisError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    merged = int(np.prod(x.shape[start:end + 1], dtype=np.int64))
+    merged = math.prod(x.shape[start:end + 1])
     return x.reshape(x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
