@@ -41,6 +41,9 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted
 
 
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
+
 def _check_targets(op: str, logits: np.ndarray, target: np.ndarray) -> bool:
     """Validate shapes; True for class-index targets, False for probability targets."""
     if logits.ndim != 2:
@@ -50,7 +53,10 @@ def _check_targets(op: str, logits: np.ndarray, target: np.ndarray) -> bool:
         if target.shape != (n,):
             raise ShapeError(f"{op}: class-index targets must have shape ({n},) for logits of "
                              f"shape {logits.shape}, got {target.shape}")
-        if n and (target.min() < 0 or target.max() >= c):
+        # one reduction checks both bounds: a negative index, read as unsigned, is huge
+        unsigned = _UNSIGNED.get(target.dtype)
+        if n and (target.view(unsigned).max() >= c if unsigned is not None
+                  else target.min() < 0 or target.max() >= c):
             bad = target[(target < 0) | (target >= c)][0]
             raise IndexOutOfRangeError(f"{op}: target class {bad} is out of range for {c} classes "
                                        f"(logits of shape {logits.shape})")
@@ -89,7 +95,8 @@ class CrossEntropy(Function):
         logp = _log_softmax(logits)
         ctx.save_for_backward(logp)
         if ctx.index:
-            loss = -logp[np.arange(n), target]
+            ctx.rows = np.arange(n)
+            loss = -logp[ctx.rows, target]
             if label_smoothing:
                 loss = (1 - label_smoothing) * loss - label_smoothing / c * np.sum(logp, axis=-1)
         else:
@@ -130,7 +137,7 @@ class CrossEntropy(Function):
         e = ctx.smooth
         gz = np.exp(logp)                         # softmax
         if ctx.index:                             # (y - t): subtract the one-hot without building it
-            gz[np.arange(n), target.data] -= 1 - e
+            gz[ctx.rows, target._data] -= 1 - e
             if e:
                 gz -= e / c
         else:

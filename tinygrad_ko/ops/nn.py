@@ -5,6 +5,8 @@ not in Python: one node, and backward sums the bias gradient itself.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DTypeError, OpError, ShapeError
@@ -53,15 +55,17 @@ class Linear(Function):
         return (gx, gw, gb) if len(need) > 2 else (gx, gw)
 
     def backward_np(ctx, grad):
-        x, w = (t.data for t in ctx.inputs[:2])
+        inputs = ctx.inputs
+        x, w = inputs[0]._data, inputs[1]._data
         need = ctx.needs_input_grad
-        rows = int(np.prod(x.shape[:-1]))
-        g2 = grad.reshape(rows, w.shape[0])   # explicit sizes: -1 is ambiguous when a size is 0
         gx = grad @ w if need[0] else None
-        gw = g2.T @ x.reshape(rows, w.shape[1]) if need[1] else None
+        if x.ndim != 2:   # batch axes (..., in): fold them into one; explicit sizes, as -1 is
+            rows = math.prod(x.shape[:-1])       # ambiguous when a size is 0
+            grad, x = grad.reshape(rows, w.shape[0]), x.reshape(rows, w.shape[1])
+        gw = grad.T @ x if need[1] else None
         if len(need) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+        return gx, gw, (grad.sum(axis=0) if need[2] else None)
 
 
 def _dropout_sample(s):
