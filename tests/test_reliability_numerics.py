@@ -472,3 +472,25 @@ def test_optimizer_step_overflow_is_quiet():
             warnings.simplefilter("error")
             opt.step()
     assert np.isinf(p.numpy()[0]) or np.isnan(p.numpy()[0])
+
+
+@pytest.mark.parametrize("pair", ["fast", "public"])
+def test_quiet_enter_and_exit_apply_the_policy_and_restore_the_state(pair):
+    """Both ways of entering the floating-point policy (NumPy 2's context variable, and
+    np.errstate for NumPy 1.x) silence overflow inside and restore the caller's state after."""
+    from tinygrad_ko import grad_mode
+    enter, leave = ((grad_mode.quiet_enter, grad_mode.quiet_exit) if pair == "fast"
+                    else (grad_mode._enter_errstate, grad_mode._exit_errstate))
+    big = np.array([3e38], dtype=np.float32)
+    with warnings.catch_warnings(), np.errstate(over="raise"):
+        warnings.simplefilter("error")
+        token = enter()
+        try:
+            inner = enter()   # nested (an op inside an op) works too
+            leave(inner)
+            assert np.isinf(big * 10)[0]
+        finally:
+            leave(token)
+        assert np.geterr()["over"] == "raise"
+        with pytest.raises(FloatingPointError):
+            big * 10

@@ -32,6 +32,31 @@ def quiet_floats() -> np.errstate:
     return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
+def _enter_errstate() -> Any:
+    state = quiet_floats()
+    state.__enter__()
+    return state
+
+
+def _exit_errstate(state: Any) -> None:
+    state.__exit__(None, None, None)
+
+
+# The same policy for the hot path (once per op in Function.apply): ``token = quiet_enter()``,
+# then ``quiet_exit(token)`` in a ``finally``. NumPy >= 2 keeps its error state in a context
+# variable, which np.errstate sets on entry; setting it directly costs a quarter as much
+# (~0.3 us instead of ~1.3 us: on a step of a small MLP, a few percent).
+try:
+    from numpy._core._multiarray_umath import _extobj_contextvar, _make_extobj
+
+    quiet_enter: Callable[[], Any] = functools.partial(
+        _extobj_contextvar.set,
+        _make_extobj(over="ignore", invalid="ignore", divide="ignore", under="ignore"))
+    quiet_exit: Callable[[Any], Any] = _extobj_contextvar.reset
+except ImportError:  # NumPy 1.x (or a NumPy that moved them): the public way
+    quiet_enter, quiet_exit = _enter_errstate, _exit_errstate
+
+
 def is_grad_enabled() -> bool:
     """True when new ops are recorded in the graph."""
     return STATE.grad_enabled

@@ -6,6 +6,7 @@ the methods here are thin doors into them.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ class _Size(int):
     _shape: tuple[int, ...]
 
     def __new__(cls, shape: tuple[int, ...]) -> "_Size":
-        obj = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        obj = super().__new__(cls, math.prod(shape))
         obj._shape = shape
         return obj
 
@@ -225,7 +226,6 @@ class Tensor:
         afterwards unless ``retain_graph=True`` (default: ``create_graph``). With
         ``create_graph=True`` the backward pass is recorded too, for higher-order derivatives.
         """
-        from .function import run_backward
         run_backward([self], [gradient], retain_graph, create_graph)
 
     def retain_grad(self) -> None:
@@ -789,3 +789,4 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 
 from . import ops  # noqa: E402  (ops import Tensor: the import must come after the class)
+from .function import run_backward  # noqa: E402

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CheckpointError, DTypeError, GraphError, OpError
-from ..grad_mode import enable_grad, quiet_floats
+from ..grad_mode import enable_grad, quiet_enter, quiet_exit
 from ..tensor import Tensor
 
 
@@ -147,9 +147,12 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with quiet_floats():
+        token = quiet_enter()   # a huge step gives a quiet inf (grad_mode.quiet_floats)
+        try:
             for group in self.param_groups:
                 self._update_group(group)
+        finally:
+            quiet_exit(token)
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
