@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from collections import OrderedDict
 from typing import Callable
 
 # PyTorch's OpenMP threads spin-wait between ops by default; interleaved with NumPy's OpenBLAS
@@ -41,18 +42,27 @@ CONFIGS = [((784, 50, 10), 100), ((784, 100, 10), 100), ((784, 512, 512, 10), 25
 LR = 0.1
 
 
-# -- the book's layers (밑바닥부터 시작하는 딥러닝, common/layers.py), written out as learners do ----
+# -- the book's layers (밑바닥부터 시작하는 딥러닝, common/functions.py and common/layers.py, and
+# ch05/two_layer_net.py's gradient() and training loop), as the book writes them; float32 data ----
 def softmax(x):
-    x = x - x.max(axis=-1, keepdims=True)
+    x = x - np.max(x, axis=-1, keepdims=True)   # overflow guard
     return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
 
 
 def cross_entropy_error(y, t):
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:   # one-hot targets -> class indices
+        t = t.argmax(axis=1)
     batch_size = y.shape[0]
     return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
 
 
 class Relu:
+    def __init__(self):
+        self.mask = None
+
     def forward(self, x):
         self.mask = (x <= 0)
         out = x.copy()
@@ -61,58 +71,96 @@ class Relu:
 
     def backward(self, dout):
         dout[self.mask] = 0
-        return dout
+        dx = dout
+        return dx
 
 
 class Affine:
     def __init__(self, W, b):
         self.W, self.b = W, b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
 
     def forward(self, x):
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
         self.x = x
-        return np.dot(x, self.W) + self.b
+        out = np.dot(self.x, self.W) + self.b
+        return out
 
     def backward(self, dout):
         dx = np.dot(dout, self.W.T)
         self.dW = np.dot(self.x.T, dout)
         self.db = np.sum(dout, axis=0)
+        dx = dx.reshape(*self.original_x_shape)
         return dx
 
 
 class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
     def forward(self, x, t):
         self.t = t
         self.y = softmax(x)
-        return cross_entropy_error(self.y, self.t)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
 
     def backward(self, dout=1):
         batch_size = self.t.shape[0]
-        dx = self.y.copy()
-        dx[np.arange(batch_size), self.t] -= 1
-        return dx / batch_size
+        if self.t.size == self.y.size:   # one-hot targets
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx
 
 
 class BookNet:
-    def __init__(self, weights):
-        self.layers = []
-        for k, (W, b) in enumerate(weights):
-            self.layers.append(Affine(W.T.copy(), b.copy()))     # the book stores W as (in, out)
-            if k < len(weights) - 1:
-                self.layers.append(Relu())
-        self.last = SoftmaxWithLoss()
+    """The book's TwoLayerNet (ch05/two_layer_net.py), for any number of Affine-Relu layers."""
 
-    def step(self, x, t):
-        for layer in self.layers:
+    def __init__(self, weights):
+        self.params = {}
+        self.layers = OrderedDict()
+        for k, (W, b) in enumerate(weights, 1):
+            self.params[f"W{k}"], self.params[f"b{k}"] = W.T.copy(), b.copy()   # W is (in, out)
+            self.layers[f"Affine{k}"] = Affine(self.params[f"W{k}"], self.params[f"b{k}"])
+            if k < len(weights):
+                self.layers[f"Relu{k}"] = Relu()
+        self.lastLayer = SoftmaxWithLoss()
+        self.n = len(weights)
+
+    def predict(self, x):
+        for layer in self.layers.values():
             x = layer.forward(x)
-        loss = self.last.forward(x, t)
-        dout = self.last.backward()
-        for layer in reversed(self.layers):
+        return x
+
+    def loss(self, x, t):
+        y = self.predict(x)
+        return self.lastLayer.forward(y, t)
+
+    def gradient(self, x, t):
+        self.loss(x, t)
+        dout = 1
+        dout = self.lastLayer.backward(dout)
+        layers = list(self.layers.values())
+        layers.reverse()
+        for layer in layers:
             dout = layer.backward(dout)
-        for layer in self.layers:
-            if isinstance(layer, Affine):
-                layer.W -= LR * layer.dW
-                layer.b -= LR * layer.db
-        return loss
+        grads = {}
+        for k in range(1, self.n + 1):
+            grads[f"W{k}"], grads[f"b{k}"] = self.layers[f"Affine{k}"].dW, self.layers[f"Affine{k}"].db
+        return grads
+
+    def step(self, x, t):   # ch05/train_neuralnet.py's loop body
+        grad = self.gradient(x, t)
+        for key in self.params:
+            self.params[key] -= LR * grad[key]
 
 
 # -- the others ----------------------------------------------------------------------------------
@@ -134,6 +182,7 @@ def make_tinygrad(weights):
         loss.backward()
         opt.step()
         return loss
+    step.model = model   # for the test that every implementation takes the same step
     return step
 
 

@@ -104,3 +104,23 @@ def test_benchmark_smoke(capsys, monkeypatch):
     rows = bench.mlp_benchmark(rounds=5)
     assert rows[0]["median"]["tinygrad_ko"] > 0 and rows[0]["median"]["book"] > 0
     assert "floor" in rows[0]["median"]
+
+
+def test_benchmark_book_and_tinygrad_take_the_same_training_step():
+    """The benchmark compares equal work: one step of the book's layers and of tinygrad_ko give
+    the same loss and the same updated weights."""
+    bench = load("benchmark")
+    rng = np.random.default_rng(1)
+    sizes = (12, 7, 5, 3)
+    weights = [(rng.standard_normal((o, i)).astype(np.float32),
+                rng.standard_normal(o).astype(np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
+    x = rng.random((6, 12), dtype=np.float32)
+    t = rng.integers(0, 3, 6)
+    book, step = bench.BookNet(weights), bench.make_tinygrad(weights)
+    book.step(x, t)
+    loss = step(bench.tg.Tensor(x), bench.tg.Tensor(t))
+    assert abs(book.lastLayer.loss - loss.item()) < 1e-5
+    layers = [m for m in step.model if isinstance(m, bench.nn.Linear)]
+    for k, lin in enumerate(layers, 1):
+        np.testing.assert_allclose(book.params[f"W{k}"], lin.weight.numpy().T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(book.params[f"b{k}"], lin.bias.numpy(), rtol=1e-5, atol=1e-6)

@@ -309,8 +309,13 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                         _accumulate_grad(t, ig, create_graph, handed_out)
                     elif id(t) in leaf_slot:
                         _add_into(captured, leaf_slot[id(t)], ig)
-                elif _add_into(pending, f, ig):   # a node used several times: gradients add up
-                    heapq.heappush(heap, (-f.generation, next(order), f))
+                else:
+                    old = pending.get(f)
+                    if old is None:               # the first gradient for f: schedule it
+                        pending[f] = ig
+                        heapq.heappush(heap, (-f.generation, next(order), f))
+                    else:                         # f's output is used several times: they add up
+                        pending[f] = old + ig
             if tracer is not None:
                 tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
                             [_grad_tensor(x) for x in final])

@@ -85,10 +85,12 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         x = _as_tensor(x, "Linear")
-        shape = x.shape
-        if not shape or shape[-1] != self.in_features:
-            raise ShapeError(self._bad_input(shape))
-        return F.linear(x, self.weight, self.bias)
+        try:
+            return F.linear(x, self.weight, self.bias)
+        except ShapeError:   # checked after the fact: the op checks shapes anyway
+            if not x.shape or x.shape[-1] != self.in_features:
+                raise ShapeError(self._bad_input(x.shape)) from None
+            raise
 
     def _bad_input(self, shape: tuple[int, ...]) -> str:
         n_in = self.in_features
