@@ -102,7 +102,9 @@ class CrossEntropy(Function):
         else:
             q = target if not label_smoothing else (1 - label_smoothing) * target + label_smoothing / c
             loss = -np.sum(q * logp, axis=-1)
-        return _reduce(loss.astype(logits.dtype, copy=False), reduction, "cross_entropy")
+        if loss.dtype != logits.dtype:
+            loss = loss.astype(logits.dtype)
+        return _reduce(loss, reduction, "cross_entropy")
 
     def _target_distribution(ctx, target, shape, dtype):
         e = ctx.smooth
