@@ -53,7 +53,7 @@ try:
         _extobj_contextvar.set,
         _make_extobj(over="ignore", invalid="ignore", divide="ignore", under="ignore"))
     quiet_exit: Callable[[Any], Any] = _extobj_contextvar.reset
-except ImportError:  # NumPy 1.x (or a NumPy that moved them): the public way
+except (ImportError, AttributeError, TypeError):  # NumPy 1.x, or one that changed them: the public way
     quiet_enter, quiet_exit = _enter_errstate, _exit_errstate
 
 
