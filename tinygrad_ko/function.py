@@ -81,17 +81,12 @@ class Function:
             raise GraphError(f"{ctx.name}: {_FREED}")
         for t, v in zip(inputs, ctx._versions):
             if t._version[0] != v:
-                raise ctx._modified_error()
-        return inputs
-
-    def _modified_error(ctx) -> GraphError:
-        for i, (t, v) in enumerate(zip(ctx._inputs, ctx._versions)):
-            if t._version[0] != v:
-                return GraphError(
+                i = next(k for k, u in enumerate(inputs) if u is t)
+                raise GraphError(
                     f"{ctx.name}: input {i} (shape {t.shape}) was modified in place after it was "
                     f"used (version {v} -> {t._version[0]}), so its gradient would be wrong. Change "
                     f"a copy (t.clone()) or call backward() before the in-place change.")
-        return GraphError(f"{ctx.name}: an input was modified in place")
+        return inputs
 
     @property
     def output(ctx) -> Tensor:
@@ -309,13 +304,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                         _accumulate_grad(t, ig, create_graph, handed_out)
                     elif id(t) in leaf_slot:
                         _add_into(captured, leaf_slot[id(t)], ig)
-                else:
-                    old = pending.get(f)
-                    if old is None:               # the first gradient for f: schedule it
-                        pending[f] = ig
-                        heapq.heappush(heap, (-f.generation, next(order), f))
-                    else:                         # f's output is used several times: they add up
-                        pending[f] = old + ig
+                elif _add_into(pending, f, ig):   # a node used several times: gradients add up
+                    heapq.heappush(heap, (-f.generation, next(order), f))
             if tracer is not None:
                 tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
                             [_grad_tensor(x) for x in final])
