@@ -143,6 +143,41 @@ def test_cross_entropy_loss_gradients(case, reduction, smoothing):
     assert gradgradcheck(lambda z: loss(z, t), [logits])
 
 
+@pytest.mark.parametrize("n, c", [(64, 3), (3, 64), (20, 20)])   # few classes / many / equal
+@pytest.mark.parametrize("kind", ["index", "probs"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_the_float64_formula_in_both_layouts(n, c, kind, smoothing, reduction):
+    """cross_entropy works on the class-major logits, made contiguous only when there are fewer
+    classes than rows: both layouts give the textbook values and gradients (logits and targets)."""
+    rng = np.random.default_rng(n * 100 + c)
+    z = rng.normal(0, 3, (n, c)).astype(np.float32)
+    if kind == "index":
+        t = rng.integers(0, c, n)
+        q = np.eye(c)[t]
+    else:
+        t = rng.random((n, c)).astype(np.float32)
+        q = t.astype(np.float64)
+    q = (1 - smoothing) * q + smoothing / c
+    z64 = z.astype(np.float64)
+    logp = z64 - z64.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    per = -(q * logp).sum(1)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    ref = per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
+    w = rng.random(n) if reduction == "none" else np.ones(n)   # upstream weights, not all ones
+    zt = tg.Tensor(z, requires_grad=True)
+    tt = tg.Tensor(t, requires_grad=kind == "probs")
+    loss = nn.CrossEntropyLoss(reduction, label_smoothing=smoothing)(zt, tt)
+    np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-5, atol=1e-6)
+    (loss * tg.Tensor(w.astype(np.float32)) if reduction == "none" else loss).sum().backward()
+    gz = (np.exp(logp) * q.sum(1, keepdims=True) - q) * (scale * w)[:, None]
+    np.testing.assert_allclose(zt.grad.numpy(), gz, rtol=1e-4, atol=1e-6)
+    if kind == "probs":
+        gt = -logp * ((1 - smoothing) * scale * w)[:, None]
+        np.testing.assert_allclose(tt.grad.numpy(), gt, rtol=1e-4, atol=1e-5)
+
+
 @given(classification(prob_targets=False), REDUCTION)
 def test_nll_loss_gradients(case, reduction):
     logits, t = case
