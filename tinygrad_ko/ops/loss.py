@@ -102,6 +102,7 @@ class CrossEntropy(Function):
         s = e.sum(axis=0)                        # (N,): sum_c exp(z_ic - m_i), in [1, C]
         lse = np.log(s)
         eps = label_smoothing
+        qT = None                                # the (smoothed) target distribution, class-major
         if ctx.index:
             ctx.rows = np.arange(n)
             loss = lse - shifted[target, ctx.rows]   # -log softmax(z_i)[t_i]
@@ -112,11 +113,12 @@ class CrossEntropy(Function):
             loss = lse * qT.sum(axis=0) - (qT * shifted).sum(axis=0)
         if loss.dtype != logits.dtype:
             loss = loss.astype(logits.dtype)
-        ctx.save_for_backward(shifted, e, s, lse)
+        ctx.save_for_backward(shifted, e, s, lse, qT)
         return _reduce(loss, reduction, op)
 
     def _log_softmax(ctx) -> np.ndarray:
-        shifted, _, _, lse = ctx.saved_tensors
+        """log softmax(z), of shape (N, C), from what forward saved."""
+        shifted, _, _, lse, _ = ctx.saved_tensors
         return (shifted - lse).T
 
     def _target_distribution(ctx, target, shape, dtype):
@@ -143,8 +145,8 @@ class CrossEntropy(Function):
         return gz, gt
 
     def backward_np(ctx, grad):
-        logits, target = ctx.inputs
-        _, e, s, _ = ctx.saved_tensors          # softmax(z)^T = e / s
+        _, target = ctx.inputs                  # (checks neither was changed in place)
+        _, e, s, _, qT = ctx.saved_tensors      # softmax(z)^T = e / s
         c = e.shape[0]
         g = _upstream(grad, ctx.reduction, ctx.n)   # a scalar, or (N,) for reduction='none'
         eps = ctx.smooth
@@ -154,7 +156,6 @@ class CrossEntropy(Function):
             if eps:
                 gz -= eps / c * g
         else:
-            qT = target._data.T if not eps else (1 - eps) * target._data.T + eps / c
             gz = e * (g * qT.sum(axis=0) / s) - qT * g
         gt = -ctx._log_softmax() * (g * (1 - eps)).reshape(-1, 1) if ctx.needs_input_grad[1] else None
         return gz.T, gt
