@@ -84,7 +84,7 @@ def _ce_sample(s):
 @register("cross_entropy", sample=_ce_sample)
 class CrossEntropy(Function):
     """loss_i = -sum_c q_ic log softmax(z_i)_c, q = the target distribution (one-hot of the class
-    index, or the given probabilities), smoothed as (1 - e) q + e / C;
+    index, or the given probabilities), smoothed as (1 - eps) q + eps / C;
     d/dz_i = softmax(z_i) sum_c q_ic - q_i  (= y - t for one-hot t), d/dq_i = -log softmax(z_i).
 
     Stable: with m_i = max_c z_ic, log softmax(z_i) = (z_i - m_i) - log sum_c exp(z_ic - m_i),
@@ -122,12 +122,12 @@ class CrossEntropy(Function):
         return (shifted - lse).T
 
     def _target_distribution(ctx, target, shape, dtype):
-        e = ctx.smooth
+        eps = ctx.smooth
         if ctx.index:
             q = np.zeros(shape, dtype=dtype)
             q[np.arange(shape[0]), target.data] = 1.0
-            return const(q * (1 - e) + e / shape[1] if e else q)
-        return target * (1 - e) + e / shape[1] if e else target
+            return const(q * (1 - eps) + eps / shape[1] if eps else q)
+        return target * (1 - eps) + eps / shape[1] if eps else target
 
     def backward(ctx, grad):
         logits, target = ctx.inputs
