@@ -38,6 +38,17 @@ def test_gradcheck_passes_and_restores_tensors():
     assert W.data is before and W.dtype == np.float32 and W.grad is None
 
 
+def test_gradcheck_perturbs_non_c_ordered_inputs():
+    """Inputs stored column-major (a transpose, nn.Linear's weight) are perturbed too: a flat
+    reshape of them is a copy, so the check must work on a C-ordered copy of its own."""
+    rng = np.random.default_rng(0)
+    W = Tensor(np.asfortranarray(rng.standard_normal((3, 4))), requires_grad=True)
+    x = np.asfortranarray(rng.standard_normal((4, 2)))
+    for fast in (False, True):
+        assert gradcheck(lambda w, x_: (w @ x_).tanh(), [W, x], fast_mode=fast)
+    assert W.data.flags.f_contiguous and not W.data.flags.c_contiguous   # restored as it was
+
+
 def test_gradcheck_rejects_nan_and_inf_inputs():
     with pytest.raises(tg.GradcheckError, match="input 0 contains nan at index \\(1,\\)"):
         gradcheck(lambda x: x * 2, [np.array([1.0, np.nan])])

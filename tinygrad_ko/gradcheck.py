@@ -79,10 +79,12 @@ class _Inputs:
         for i, item in enumerate(items):
             if isinstance(item, Tensor) and item.requires_grad:
                 self._restore.append((item, item._data))
-                item._data = np.array(item._data, dtype=np.float64)  # a contiguous float64 copy
+                # a C-ordered float64 copy, so that reshape(-1) below is a view (an F-ordered
+                # array, e.g. Linear's weight, would be copied and never perturbed)
+                item._data = np.array(item._data, dtype=np.float64, order="C")
                 t = item
             elif isinstance(item, np.ndarray) and item.dtype.kind == "f":
-                t = Tensor(np.array(item, dtype=np.float64), requires_grad=True)
+                t = Tensor(np.array(item, dtype=np.float64, order="C"), requires_grad=True)
             elif isinstance(item, np.ndarray):
                 t = Tensor(item)
             else:
