@@ -217,6 +217,33 @@ def test_linear_matches_pytorch_layout():
     assert nn.Linear(3, 2, bias=False).bias is None
 
 
+def test_linear_weight_is_the_books_w_transposed_and_its_gradient_shares_the_layout():
+    """weight (out, in) is stored as the transpose of a row-major (in, out) array, and backward
+    writes the weight's gradient in the weight's own layout; a weight assigned in the other
+    layout gets its gradient in that layout. Values are the same either way."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    t = np.array([0, 2, 1, 2, 0])
+    layer = nn.Linear(4, 3)
+    assert layer.weight.shape == (3, 4) and layer.weight.data.T.flags.c_contiguous
+    c_layer = nn.Linear(4, 3)
+    c_layer.weight = nn.Parameter(np.ascontiguousarray(layer.weight.data))
+    c_layer.bias.data[...] = layer.bias.data
+    for m in (layer, c_layer):
+        nn.functional.cross_entropy(m(x), t).backward()
+    for m in (layer, c_layer):
+        w, g = m.weight.data, m.weight.grad.data
+        assert (g.flags.c_contiguous, g.flags.f_contiguous) == (w.flags.c_contiguous, w.flags.f_contiguous)
+        assert g.dtype == np.float32
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), c_layer.weight.grad.numpy())
+    # the book's formula, dW = x^T dy with dy = (softmax - one_hot) / N
+    z = x @ layer.weight.numpy().T + layer.bias.numpy()
+    y = np.exp(z - z.max(1, keepdims=True))
+    y /= y.sum(1, keepdims=True)
+    y[np.arange(5), t] -= 1
+    np.testing.assert_allclose(layer.weight.grad.numpy(), (x.T @ (y / 5)).T, rtol=1e-5, atol=1e-6)
+
+
 def test_batch_norm_training_and_running_statistics():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 3)).astype(np.float32) * 2 + 1

@@ -58,6 +58,11 @@ class Linear(Module):
     Initialisation (PyTorch's default): weight and bias are both drawn from U(-k, k) with
     k = 1 / sqrt(in_features), i.e. ``kaiming_uniform_(weight, a=sqrt(5))``. For ReLU networks the
     book's He init is ``nn.init.kaiming_normal_(layer.weight)``.
+
+    Memory layout: ``weight.data`` is the transpose of a row-major (in, out) array (column-major,
+    ``flags.f_contiguous``), so ``weight.data.T`` is the book's W without a copy. As for any
+    transposed array, ``weight.data.reshape(-1)`` is a copy: change elements by index
+    (``weight.data[i, j] = v``), not through a flattened array.
     """
 
     weight: Parameter
@@ -69,7 +74,10 @@ class Linear(Module):
         self.in_features = _size("Linear", "in_features", in_features, 0)
         self.out_features = _size("Linear", "out_features", out_features, 0)
         dt = _dtype("Linear", dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        # Stored as the book's W, an (in, out) array, and seen through its transpose: x @ weight.T
+        # is then the book's x @ W on a row-major W, the faster BLAS layout for this product,
+        # and the gradient comes out in the same layout (ops/nn.py), so the update is one sweep.
+        self.weight = Parameter(np.empty((self.in_features, self.out_features), dtype=dt).T)
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=dt))
         else:

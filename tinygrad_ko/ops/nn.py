@@ -62,7 +62,9 @@ class Linear(Function):
         if x.ndim != 2:   # batch axes (..., in): fold them into one; explicit sizes, as -1 is
             rows = math.prod(x.shape[:-1])       # ambiguous when a size is 0
             grad, x = grad.reshape(rows, w.shape[0]), x.reshape(rows, w.shape[1])
-        gw = grad.T @ x if need[1] else None
+        gw = None
+        if need[1]:   # written in w's own memory layout (empty_like keeps it), so the optimizer's
+            gw = np.matmul(grad.T, x, out=np.empty_like(w))   # p -= lr * g is one plain sweep
         if len(need) == 2:
             return gx, gw
         return gx, gw, (grad.sum(axis=0) if need[2] else None)
