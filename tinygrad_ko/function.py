@@ -26,7 +26,7 @@ Design notes (why, not what):
 """
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
 import itertools
 import os
 import sys
@@ -266,10 +266,10 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 elif id(root) in leaf_slot:   # the same leaf may be several of the roots
                     _add_into(captured, leaf_slot[id(root)], g)
             elif _add_into(pending, node, g):
-                heapq.heappush(heap, (-node.generation, next(order), node))
+                heappush(heap, (-node.generation, next(order), node))
 
         while heap:
-            node = heapq.heappop(heap)[2]
+            node = heappop(heap)[2]
             g = pending.pop(node)
             node_inputs = node._inputs
             if node_inputs is None:
@@ -283,11 +283,17 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
             if anomaly:
                 STATE.backward_of = (f"the backward of {node.name}, whose forward was called at "
                                      f"{node._trace or '<unknown>'}")
-            in_grads = _call_backward(node, g, create_graph)
-            final: list[Any] = []
+            if create_graph or node.backward_np is None:
+                in_grads = _tensor_backward(node, g, create_graph)
+            else:   # the usual case: arrays in, arrays out
+                in_grads = node.backward_np(g)
+                if type(in_grads) is not tuple:
+                    in_grads = (in_grads,)
+            final: list[Any] = []   # each input's gradient as sent on (for the tracer)
             for t, ig, need in zip(node_inputs, in_grads, node.needs_input_grad):
                 if ig is None or not need:
-                    final.append(None)
+                    if tracer is not None:
+                        final.append(None)
                     continue
                 data = t._data
                 if ig.shape != data.shape:  # the input was broadcast in forward: sum it back
@@ -297,15 +303,19 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 if anomaly:
                     _check_finite(node.name, np.asarray(ig.data if create_graph else ig),
                                   "backward gradient", node._trace or "<unknown>")
-                final.append(ig)
+                if tracer is not None:
+                    final.append(ig)
                 f = t.grad_fn
                 if f is None:                 # a leaf: into .grad (or into grad()'s answer)
                     if inputs is None:
                         _accumulate_grad(t, ig, create_graph, handed_out)
                     elif id(t) in leaf_slot:
                         _add_into(captured, leaf_slot[id(t)], ig)
-                elif _add_into(pending, f, ig):   # a node used several times: gradients add up
-                    heapq.heappush(heap, (-f.generation, next(order), f))
+                elif f in pending:            # a node used several times: gradients add up
+                    pending[f] = pending[f] + ig
+                else:                         # its first gradient: schedule the node
+                    pending[f] = ig
+                    heappush(heap, (-f.generation, next(order), f))
             if tracer is not None:
                 tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
                             [_grad_tensor(x) for x in final])
@@ -329,18 +339,16 @@ def _add_into(store: dict[Any, Any], key: Any, g: Any) -> bool:
     return old is None
 
 
-def _call_backward(node: Function, g: Any, create_graph: bool) -> tuple[Any, ...]:
-    """Run one node's backward on g; always returns a tuple, one gradient (or None) per input."""
+def _tensor_backward(node: Function, g: Any, create_graph: bool) -> tuple[Any, ...]:
+    """Run one node's Tensor ``backward`` on g: recorded (create_graph), or for an op without
+    ``backward_np`` on arrays in and out. A tuple, one gradient (or None) per input."""
     if create_graph:
         out = node.backward(g)
-    elif node.backward_np is not None:
-        out = node.backward_np(g)
-    else:  # an op with only a Tensor backward: run it on a Tensor, take the arrays back
-        out = node.backward(Tensor._wrap(g))
-        if type(out) is tuple:
-            return tuple([o._data if o is not None else None for o in out])
-        return (out._data if out is not None else None,)
-    return out if type(out) is tuple else (out,)
+        return out if type(out) is tuple else (out,)
+    out = node.backward(Tensor._wrap(g))
+    if type(out) is tuple:
+        return tuple([o._data if o is not None else None for o in out])
+    return (out._data if out is not None else None,)
 
 
 def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
