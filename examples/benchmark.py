@@ -210,17 +210,17 @@ def make_torch(weights):
 
 
 def make_floor(weights):
-    Ws = [W.copy() for W, _ in weights]
+    Ws = [W.T.copy() for W, _ in weights]   # (in, out), row-major: BLAS's faster orientation
 
     def step(x, t):
         acts = [x]
         for W in Ws:
-            acts.append(acts[-1] @ W.T)
+            acts.append(acts[-1] @ W)
         g = acts[-1]
         for k in reversed(range(len(Ws))):
-            g.T @ acts[k]                  # dW
+            acts[k].T @ g                  # dW
             if k:
-                g = g @ Ws[k]              # dX (not needed for the input layer)
+                g = g @ Ws[k].T            # dX (not needed for the input layer)
     return step
 
 
