@@ -1,6 +1,8 @@
 """Benchmark: one full training step (forward, softmax cross-entropy, backward, SGD update) of an
 MLP on synthetic float32 MNIST-shaped data, implementations interleaved round by round in one
-process; prints each one's median step time and its ratio to the baseline.
+process (a burst of 4 consecutive steps of each per round, as a training loop runs its step back to
+back; --burst 1 alternates single steps); prints each one's median step time and its ratio to the
+baseline.
 
     python examples/benchmark.py            # everything (about a minute)
     python examples/benchmark.py --quick    # fewer rounds, extrapolated full gradient check
@@ -224,16 +226,26 @@ def make_floor(weights):
     return step
 
 
-def median_times(steps: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, float]:
-    """Interleave the implementations round by round so machine noise hits them alike."""
+BURST = 4   # consecutive steps of one implementation per round (--burst)
+
+
+def median_times(steps: dict[str, Callable[[], object]], rounds: int, warmup: int,
+                 burst: int | None = None) -> dict[str, float]:
+    """Interleave the implementations round by round so machine noise hits them alike; in each
+    round every implementation runs ``burst`` consecutive steps, each timed, as a training loop
+    runs its step back to back. (A single step squeezed between other libraries' steps starts
+    with the CPU caches full of their code and data: every implementation is slower that way,
+    the one with the most Python code per step the most. --burst 1 measures it.)"""
+    burst = BURST if burst is None else burst
     times: dict[str, list[float]] = {k: [] for k in steps}
     for r in range(warmup + rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            elapsed = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(elapsed)
+            for _ in range(burst):
+                start = time.perf_counter()
+                step()
+                elapsed = time.perf_counter() - start
+                if r >= warmup:
+                    times[name].append(elapsed)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -346,17 +358,22 @@ def gradcheck_benchmark(quick: bool) -> dict[str, float]:
 
 
 def main() -> None:
+    global BURST
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=400, help="timed steps per small config")
+    ap.add_argument("--rounds", type=int, default=100, help="rounds per small config (a fifth, at "
+                                                            "least 30, for the big one)")
+    ap.add_argument("--burst", type=int, default=BURST, help="consecutive steps of each "
+                    "implementation per round (default %(default)s; 1 = strict alternation)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds; extrapolate the full gradient")
     ap.add_argument("--skip-gradcheck", action="store_true")
     ap.add_argument("--skip-cnn", action="store_true")
     ap.add_argument("--threads", type=int, help="BLAS/OpenMP threads for every implementation "
                                                 "(default: the libraries' own choice)")
     args = ap.parse_args()
-    rounds = 60 if args.quick else args.rounds
+    BURST = max(args.burst, 1)
+    rounds = 15 if args.quick else args.rounds
     print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs, "
-          f"threads: {args.threads or 'default'}")
+          f"threads: {args.threads or 'default'}, bursts of {BURST} steps")
     rows = mlp_benchmark(rounds)
     names = ["book", "tinygrad_ko", "torch", "floor"]
     print(f"\n{'config':<22}" + "".join(f"{n + ' ms':>15}" for n in names)
@@ -369,7 +386,7 @@ def main() -> None:
             + f"{tg_t / m['floor']:>10.2f}"
         print(f"{row['config']:<22}{cells}{ratios}")
     if not args.skip_cnn:
-        c = cnn_benchmark(20 if args.quick else 60)
+        c = cnn_benchmark(5 if args.quick else 15)
         line = f"\nCNN step (b64, conv16-conv32): tinygrad_ko {c['tinygrad_ko'] * 1e3:.1f} ms"
         if "torch" in c:
             line += f", torch {c['torch'] * 1e3:.1f} ms, ratio {c['tinygrad_ko'] / c['torch']:.2f}"
