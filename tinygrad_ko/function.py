@@ -311,10 +311,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                         _accumulate_grad(t, ig, create_graph, handed_out)
                     elif id(t) in leaf_slot:
                         _add_into(captured, leaf_slot[id(t)], ig)
-                elif f in pending:            # a node used several times: gradients add up
-                    pending[f] = pending[f] + ig
-                else:                         # its first gradient: schedule the node
-                    pending[f] = ig
+                elif _add_into(pending, f, ig):   # a node used several times: gradients add up
                     heappush(heap, (-f.generation, next(order), f))
             if tracer is not None:
                 tracer.step(node, _grad_tensor(g), tuple(map(_grad_tensor, in_grads)),
