@@ -102,7 +102,8 @@ class CrossEntropy(Function):
         s = e.sum(axis=0)                        # (N,): sum_c exp(z_ic - m_i), in [1, C]
         lse = np.log(s)
         eps = label_smoothing
-        qT = None                                # the (smoothed) target distribution, class-major
+        qT = q_mass = None                       # the (smoothed) target distribution, class-major,
+                                                 # and its sum over classes (1 for class indices)
         if ctx.index:
             ctx.rows = np.arange(n)
             loss = lse - shifted[target, ctx.rows]   # -log softmax(z_i)[t_i]
@@ -110,15 +111,16 @@ class CrossEntropy(Function):
                 loss = (1 - eps) * loss + eps * (lse - shifted.mean(axis=0))
         else:
             qT = target.T if not eps else (1 - eps) * target.T + eps / c
-            loss = lse * qT.sum(axis=0) - (qT * shifted).sum(axis=0)
+            q_mass = qT.sum(axis=0)
+            loss = lse * q_mass - (qT * shifted).sum(axis=0)
         if loss.dtype != logits.dtype:
             loss = loss.astype(logits.dtype)
-        ctx.save_for_backward(shifted, e, s, lse, qT)
+        ctx.save_for_backward(shifted, e, s, lse, qT, q_mass)
         return _reduce(loss, reduction, op)
 
     def _log_softmax(ctx) -> np.ndarray:
         """log softmax(z), of shape (N, C), from what forward saved."""
-        shifted, _, _, lse, _ = ctx.saved_tensors
+        shifted, _, _, lse, _, _ = ctx.saved_tensors
         return (shifted - lse).T
 
     def _target_distribution(ctx, target, shape, dtype):
@@ -146,7 +148,7 @@ class CrossEntropy(Function):
 
     def backward_np(ctx, grad):
         _, target = ctx.inputs                  # (checks neither was changed in place)
-        _, e, s, _, qT = ctx.saved_tensors      # softmax(z)^T = e / s
+        _, e, s, _, qT, q_mass = ctx.saved_tensors   # softmax(z)^T = e / s
         c = e.shape[0]
         g = _upstream(grad, ctx.reduction, ctx.n)   # a scalar, or (N,) for reduction='none'
         eps = ctx.smooth
@@ -156,7 +158,7 @@ class CrossEntropy(Function):
             if eps:
                 gz -= eps / c * g
         else:
-            gz = e * (g * qT.sum(axis=0) / s) - qT * g
+            gz = e * (g * q_mass / s) - qT * g
         gt = -ctx._log_softmax() * (g * (1 - eps)).reshape(-1, 1) if ctx.needs_input_grad[1] else None
         return gz.T, gt
 
