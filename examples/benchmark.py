@@ -12,6 +12,8 @@ Implementations:
   tinygrad_ko nn.Linear / nn.ReLU / F.cross_entropy / optim.SGD through the public API
   torch       PyTorch on the CPU, when installed
   floor       just the NumPy matmuls the step needs (forward, dW of every layer, dX of all but the first)
+  fused       the same step written out by hand as one NumPy function, in place wherever it owns the
+              array (no variant we measured was faster): what plain NumPy itself can do
 """
 from __future__ import annotations
 
@@ -226,6 +228,42 @@ def make_floor(weights):
     return step
 
 
+def make_fused(weights):
+    """The step as one hand-written NumPy function, with no framework and no layer objects: row-major
+    (in, out) weights, bias added in place, ReLU and its backward in place (it owns those arrays;
+    a framework cannot overwrite an array a user may hold), the stable softmax cross-entropy
+    gradient (y - t) / N, and p -= lr * g. Its distance from the floor is NumPy's own elementwise
+    work; tinygrad_ko's distance from it is the framework's cost."""
+    Ws = [W.T.copy() for W, _ in weights]
+    bs = [b.copy() for _, b in weights]
+
+    def step(x, t):
+        acts = [x]
+        for k, (W, b) in enumerate(zip(Ws, bs)):
+            y = acts[-1] @ W
+            y += b
+            if k < len(Ws) - 1:
+                np.maximum(y, 0, out=y)
+            acts.append(y)
+        z = acts[-1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        g = e / e.sum(axis=1, keepdims=True)          # softmax
+        g[np.arange(len(t)), t] -= 1                  # y - t
+        g *= np.float32(1 / len(t))
+        for k in reversed(range(len(Ws))):
+            gW = acts[k].T @ g
+            gb = np.ones(len(g), g.dtype) @ g
+            if k:
+                gx = g @ Ws[k].T
+                gx *= acts[k] > 0
+            Ws[k] -= LR * gW
+            bs[k] -= LR * gb
+            if k:
+                g = gx
+    step.params = (Ws, bs)   # for the test that every implementation takes the same step
+    return step
+
+
 BURST = 4   # consecutive steps of one implementation per round (--burst)
 
 
@@ -264,9 +302,10 @@ def mlp_benchmark(rounds: int) -> list[dict]:
         x = rng.random((batch, sizes[0]), dtype=np.float32)
         t = rng.integers(0, sizes[-1], batch)
         book, tgs, floor = BookNet(weights), make_tinygrad(weights), make_floor(weights)
+        fused = make_fused(weights)
         xt, tt = tg.Tensor(x), tg.Tensor(t)
         steps = {"book": lambda: book.step(x, t), "tinygrad_ko": lambda: tgs(xt, tt),
-                 "floor": lambda: floor(x, t)}
+                 "floor": lambda: floor(x, t), "fused": lambda: fused(x, t)}
         if torch is not None:
             ts, xp, tp = make_torch(weights), torch.from_numpy(x), torch.from_numpy(t)
             steps["torch"] = lambda: ts(xp, tp)
@@ -375,16 +414,16 @@ def main() -> None:
     print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs, "
           f"threads: {args.threads or 'default'}, bursts of {BURST} steps")
     rows = mlp_benchmark(rounds)
-    names = ["book", "tinygrad_ko", "torch", "floor"]
-    print(f"\n{'config':<22}" + "".join(f"{n + ' ms':>15}" for n in names)
-          + f"{'tg/book':>10}{'tg/torch':>10}{'tg/floor':>10}")
+    names = ["book", "tinygrad_ko", "torch", "floor", "fused"]
+    print(f"\n{'config':<20}" + "".join(f"{n + ' ms':>15}" for n in names)
+          + "".join(f"{'tg/' + n:>10}" for n in ["book", "torch", "floor", "fused"]))
     for row in rows:
         m = row["median"]
         cells = "".join(f"{m[n] * 1e3:>15.3f}" if n in m else f"{'-':>15}" for n in names)
         tg_t = m["tinygrad_ko"]
-        ratios = f"{tg_t / m['book']:>10.2f}" + (f"{tg_t / m['torch']:>10.2f}" if "torch" in m else f"{'-':>10}") \
-            + f"{tg_t / m['floor']:>10.2f}"
-        print(f"{row['config']:<22}{cells}{ratios}")
+        ratios = "".join(f"{tg_t / m[n]:>10.2f}" if n in m else f"{'-':>10}"
+                         for n in ["book", "torch", "floor", "fused"])
+        print(f"{row['config']:<20}{cells}{ratios}")
     if not args.skip_cnn:
         c = cnn_benchmark(5 if args.quick else 15)
         line = f"\nCNN step (b64, conv16-conv32): tinygrad_ko {c['tinygrad_ko'] * 1e3:.1f} ms"

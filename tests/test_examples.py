@@ -103,12 +103,12 @@ def test_benchmark_smoke(capsys, monkeypatch):
     monkeypatch.setattr(bench, "CONFIGS", [((784, 50, 10), 20)])
     rows = bench.mlp_benchmark(rounds=5)
     assert rows[0]["median"]["tinygrad_ko"] > 0 and rows[0]["median"]["book"] > 0
-    assert "floor" in rows[0]["median"]
+    assert rows[0]["median"]["floor"] > 0 and rows[0]["median"]["fused"] > 0
 
 
 def test_benchmark_book_and_tinygrad_take_the_same_training_step():
-    """The benchmark compares equal work: one step of the book's layers and of tinygrad_ko give
-    the same loss and the same updated weights."""
+    """The benchmark compares equal work: one step of the book's layers, of tinygrad_ko and of the
+    hand-fused NumPy step give the same loss (book, tinygrad_ko) and the same updated weights."""
     bench = load("benchmark")
     rng = np.random.default_rng(1)
     sizes = (12, 7, 5, 3)
@@ -120,7 +120,12 @@ def test_benchmark_book_and_tinygrad_take_the_same_training_step():
     book.step(x, t)
     loss = step(bench.tg.Tensor(x), bench.tg.Tensor(t))
     assert abs(book.lastLayer.loss - loss.item()) < 1e-5
+    fused = bench.make_fused(weights)
+    fused(x, t)
     layers = [m for m in step.model if isinstance(m, bench.nn.Linear)]
     for k, lin in enumerate(layers, 1):
         np.testing.assert_allclose(book.params[f"W{k}"], lin.weight.numpy().T, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(book.params[f"b{k}"], lin.bias.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(book.params[f"W{k}"], fused.params[0][k - 1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(book.params[f"b{k}"], fused.params[1][k - 1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(book.params["W1"], weights[0][0].T)   # the step did change the weights
