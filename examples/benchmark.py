@@ -230,10 +230,10 @@ def make_floor(weights):
 
 def make_fused(weights):
     """The step as one hand-written NumPy function, with no framework and no layer objects: row-major
-    (in, out) weights, bias added in place, ReLU and its backward in place (it owns those arrays;
-    a framework cannot overwrite an array a user may hold), the stable softmax cross-entropy
-    gradient (y - t) / N, and p -= lr * g. Its distance from the floor is NumPy's own elementwise
-    work; tinygrad_ko's distance from it is the framework's cost."""
+    (in, out) weights, bias added in place, ReLU and its backward in place (this function owns those
+    arrays; a framework's ReLU must not overwrite its input, which its user may hold), the stable
+    softmax cross-entropy and its gradient (y - t) / N, and p -= lr * g. Its distance from the floor
+    is NumPy's own elementwise work; tinygrad_ko's distance from it is the framework's cost."""
     Ws = [W.T.copy() for W, _ in weights]
     bs = [b.copy() for _, b in weights]
 
@@ -246,9 +246,13 @@ def make_fused(weights):
                 np.maximum(y, 0, out=y)
             acts.append(y)
         z = acts[-1]
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        g = e / e.sum(axis=1, keepdims=True)          # softmax
-        g[np.arange(len(t)), t] -= 1                  # y - t
+        shifted = z - z.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        rows = np.arange(len(t))
+        loss = np.log(s[:, 0]).mean() - shifted[rows, t].mean()   # reported, as by the others
+        g = e / s                                     # softmax
+        g[rows, t] -= 1                               # y - t
         g *= np.float32(1 / len(t))
         for k in reversed(range(len(Ws))):
             gW = acts[k].T @ g
@@ -260,6 +264,7 @@ def make_fused(weights):
             bs[k] -= LR * gb
             if k:
                 g = gx
+        return loss
     step.params = (Ws, bs)   # for the test that every implementation takes the same step
     return step
 
