@@ -420,14 +420,14 @@ def main() -> None:
           f"threads: {args.threads or 'default'}, bursts of {BURST} steps")
     rows = mlp_benchmark(rounds)
     names = ["book", "tinygrad_ko", "torch", "floor", "fused"]
+    others = [n for n in names if n != "tinygrad_ko"]
     print(f"\n{'config':<20}" + "".join(f"{n + ' ms':>15}" for n in names)
-          + "".join(f"{'tg/' + n:>10}" for n in ["book", "torch", "floor", "fused"]))
+          + "".join(f"{'tg/' + n:>10}" for n in others))
     for row in rows:
         m = row["median"]
         cells = "".join(f"{m[n] * 1e3:>15.3f}" if n in m else f"{'-':>15}" for n in names)
         tg_t = m["tinygrad_ko"]
-        ratios = "".join(f"{tg_t / m[n]:>10.2f}" if n in m else f"{'-':>10}"
-                         for n in ["book", "torch", "floor", "fused"])
+        ratios = "".join(f"{tg_t / m[n]:>10.2f}" if n in m else f"{'-':>10}" for n in others)
         print(f"{row['config']:<20}{cells}{ratios}")
     if not args.skip_cnn:
         c = cnn_benchmark(5 if args.quick else 15)
