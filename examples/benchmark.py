@@ -270,25 +270,46 @@ def make_fused(weights):
 
 
 BURST = 4   # consecutive steps of one implementation per round (--burst)
+FAULTS_NOTE = 50   # minor page faults per step above which the table gets a note
+
+
+try:
+    import resource
+
+    def minor_faults() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+except ImportError:   # Windows: not counted
+    def minor_faults() -> int:
+        return 0
 
 
 def median_times(steps: dict[str, Callable[[], object]], rounds: int, warmup: int,
-                 burst: int | None = None) -> dict[str, float]:
+                 burst: int | None = None, faults: dict[str, float] | None = None
+                 ) -> dict[str, float]:
     """Interleave the implementations round by round so machine noise hits them alike; in each
     round every implementation runs ``burst`` consecutive steps, each timed, as a training loop
     runs its step back to back. (A single step squeezed between other libraries' steps starts
     with the CPU caches full of their code and data: every implementation is slower that way,
-    the one with the most Python code per step the most. --burst 1 measures it.)"""
+    the one with the most Python code per step the most. --burst 1 measures it.)
+
+    ``faults``, if given, receives each implementation's minor page faults per timed step: glibc's
+    allocator can give freed memory back to the system after every step and fault it in again on
+    the next, which can double a step's time (docs/benchmarks.md); counted outside the timing."""
     burst = BURST if burst is None else burst
     times: dict[str, list[float]] = {k: [] for k in steps}
+    faulted = dict.fromkeys(steps, 0)
     for r in range(warmup + rounds):
         for name, step in steps.items():
             for _ in range(burst):
+                before = minor_faults()
                 start = time.perf_counter()
                 step()
                 elapsed = time.perf_counter() - start
                 if r >= warmup:
                     times[name].append(elapsed)
+                    faulted[name] += minor_faults() - before
+    if faults is not None:
+        faults.update({k: faulted[k] / len(v) for k, v in times.items()})
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -315,8 +336,10 @@ def mlp_benchmark(rounds: int) -> list[dict]:
             ts, xp, tp = make_torch(weights), torch.from_numpy(x), torch.from_numpy(t)
             steps["torch"] = lambda: ts(xp, tp)
         n = rounds if batch <= 100 else max(rounds // 5, 30)
-        med = median_times(steps, n, warmup=max(n // 10, 5))
-        rows.append({"config": "-".join(map(str, sizes)) + f" b{batch}", "median": med})
+        faults: dict[str, float] = {}
+        med = median_times(steps, n, warmup=max(n // 10, 5), faults=faults)
+        rows.append({"config": "-".join(map(str, sizes)) + f" b{batch}", "median": med,
+                     "faults": faults})
     return rows
 
 
@@ -429,6 +452,12 @@ def main() -> None:
         tg_t = m["tinygrad_ko"]
         ratios = "".join(f"{tg_t / m[n]:>10.2f}" if n in m else f"{'-':>10}" for n in others)
         print(f"{row['config']:<20}{cells}{ratios}")
+    for row in rows:
+        for name, per_step in row["faults"].items():
+            if per_step > FAULTS_NOTE:
+                print(f"note: {name} took {per_step:.0f} page faults per step at {row['config']} "
+                      f"(memory given back to the system and taken again each step): its time "
+                      f"includes them; see docs/benchmarks.md")
     if not args.skip_cnn:
         c = cnn_benchmark(5 if args.quick else 15)
         line = f"\nCNN step (b64, conv16-conv32): tinygrad_ko {c['tinygrad_ko'] * 1e3:.1f} ms"

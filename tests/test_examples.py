@@ -104,6 +104,21 @@ def test_benchmark_smoke(capsys, monkeypatch):
     rows = bench.mlp_benchmark(rounds=5)
     assert rows[0]["median"]["tinygrad_ko"] > 0 and rows[0]["median"]["book"] > 0
     assert rows[0]["median"]["floor"] > 0 and rows[0]["median"]["fused"] > 0
+    assert rows[0]["faults"].keys() == rows[0]["median"].keys()
+    assert all(f >= 0 for f in rows[0]["faults"].values())
+
+
+def test_benchmark_notes_page_faults(capsys, monkeypatch):
+    """A step that faults its memory in again every time is named under the table, with its count."""
+    bench = load("benchmark")
+    monkeypatch.setattr(bench, "CONFIGS", [((784, 50, 10), 20)])
+    counter = iter(range(0, 10**9, 100))        # 100 faults between any two readings
+    monkeypatch.setattr(bench, "minor_faults", lambda: next(counter))
+    monkeypatch.setattr(sys, "argv", ["benchmark.py", "--quick", "--skip-cnn", "--skip-gradcheck"])
+    bench.main()
+    out = capsys.readouterr().out
+    assert "note: tinygrad_ko took 100 page faults per step at 784-50-10 b20" in out
+    assert "note: book took 100 page faults per step" in out
 
 
 def test_benchmark_book_and_tinygrad_take_the_same_training_step():
