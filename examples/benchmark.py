@@ -456,7 +456,7 @@ def main() -> None:
         for name, per_step in row["faults"].items():
             if per_step > FAULTS_NOTE:
                 print(f"note: {name} took {per_step:.0f} page faults per step at {row['config']} "
-                      f"(memory given back to the system and taken again each step): its time "
+                      f"(likely memory given back to the system and taken again each step): its time "
                       f"includes them; see docs/benchmarks.md")
     if not args.skip_cnn:
         c = cnn_benchmark(5 if args.quick else 15)
