@@ -172,8 +172,8 @@ def make_tinygrad(weights):
     layers = []
     for k, (W, b) in enumerate(weights):
         lin = nn.Linear(W.shape[1], W.shape[0])
-        lin.weight.data[...] = W
-        lin.bias.data[...] = b
+        lin.weight.numpy()[...] = W
+        lin.bias.numpy()[...] = b
         layers.append(lin)
         if k < len(weights) - 1:
             layers.append(nn.ReLU())
@@ -406,7 +406,7 @@ def gradcheck_benchmark(quick: bool) -> dict[str, float]:
     done = 0
     with tg.no_grad():
         for p in ps:
-            flat = p.data.reshape(-1)
+            flat = p.numpy().reshape(-1)
             for k in range(flat.size):
                 if done >= sample:
                     break

@@ -33,9 +33,9 @@ def test_numerical_gradient_through_a_model_that_reads_x_in_place():
 
 def test_gradcheck_passes_and_restores_tensors():
     W = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
-    before = W.data
+    before = W.numpy()
     assert gradcheck(lambda w, x: (x @ w).tanh(), [W, np.ones((4, 2))])
-    assert W.data is before and W.dtype == np.float32 and W.grad is None
+    assert W.numpy() is before and W.dtype == np.float32 and W.grad is None
 
 
 def test_gradcheck_perturbs_non_c_ordered_inputs():
@@ -46,7 +46,7 @@ def test_gradcheck_perturbs_non_c_ordered_inputs():
     x = np.asfortranarray(rng.standard_normal((4, 2)))
     for fast in (False, True):
         assert gradcheck(lambda w, x_: (w @ x_).tanh(), [W, x], fast_mode=fast)
-    assert W.data.flags.f_contiguous and not W.data.flags.c_contiguous   # restored as it was
+    assert W.numpy().flags.f_contiguous and not W.numpy().flags.c_contiguous   # restored as it was
 
 
 def test_gradcheck_rejects_nan_and_inf_inputs():
@@ -102,7 +102,7 @@ def test_gradgradcheck_catches_wrong_second_derivative():
 
         def backward(ctx, grad):
             (x,) = ctx.inputs
-            return grad * Tensor(2 * x.data)
+            return grad * Tensor(2 * x.numpy())
     x = np.array([1.0, -2.0])
     assert gradcheck(lambda t: DetachedSquare.apply(t), [x])
     with pytest.raises(tg.GradcheckError):

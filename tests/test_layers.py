@@ -94,8 +94,8 @@ def test_batch_norm_gradients(data, shape, training, affine):
     layer = nn.BatchNorm2d(shape[1], affine=affine) if len(shape) == 4 else \
         nn.BatchNorm1d(shape[1], affine=affine)
     layer.double()
-    layer.running_mean.data[...] = data.draw(float_arrays((shape[1],), -1.0, 1.0))
-    layer.running_var.data[...] = data.draw(float_arrays((shape[1],), 0.5, 2.0))
+    layer.running_mean.numpy()[...] = data.draw(float_arrays((shape[1],), -1.0, 1.0))
+    layer.running_var.numpy()[...] = data.draw(float_arrays((shape[1],), 0.5, 2.0))
     layer.train(training)
     x = data.draw(float_arrays(shape, distinct=True))   # distinct: the batch variance is not ~0
     check_layer(layer, x, second_order=True)
@@ -225,14 +225,14 @@ def test_linear_weight_is_the_books_w_transposed_and_its_gradient_shares_the_lay
     x = rng.standard_normal((5, 4)).astype(np.float32)
     t = np.array([0, 2, 1, 2, 0])
     layer = nn.Linear(4, 3)
-    assert layer.weight.shape == (3, 4) and layer.weight.data.T.flags.c_contiguous
+    assert layer.weight.shape == (3, 4) and layer.weight.numpy().T.flags.c_contiguous
     c_layer = nn.Linear(4, 3)
-    c_layer.weight = nn.Parameter(np.ascontiguousarray(layer.weight.data))
-    c_layer.bias.data[...] = layer.bias.data
+    c_layer.weight = nn.Parameter(np.ascontiguousarray(layer.weight.numpy()))
+    c_layer.bias.numpy()[...] = layer.bias.numpy()
     for m in (layer, c_layer):
         nn.functional.cross_entropy(m(x), t).backward()
     for m in (layer, c_layer):
-        w, g = m.weight.data, m.weight.grad.data
+        w, g = m.weight.numpy(), m.weight.grad.numpy()
         assert (g.flags.c_contiguous, g.flags.f_contiguous) == (w.flags.c_contiguous, w.flags.f_contiguous)
         assert g.dtype == np.float32
     np.testing.assert_array_equal(layer.weight.grad.numpy(), c_layer.weight.grad.numpy())
@@ -248,8 +248,8 @@ def test_batch_norm_training_and_running_statistics():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 3)).astype(np.float32) * 2 + 1
     bn = nn.BatchNorm1d(3)
-    bn.weight.data[...] = [1.0, 2.0, 3.0]
-    bn.bias.data[...] = [0.0, 0.5, -1.0]
+    bn.weight.numpy()[...] = [1.0, 2.0, 3.0]
+    bn.bias.numpy()[...] = [0.0, 0.5, -1.0]
     y = bn(x).numpy()
     mean, var = x.mean(0), x.var(0)
     expected = (x - mean) / np.sqrt(var + 1e-5) * [1.0, 2.0, 3.0] + [0.0, 0.5, -1.0]
@@ -441,9 +441,9 @@ def test_initialisers_fill_in_place_keep_dtype_and_use_the_generator():
     for dtype in (np.float32, np.float64):
         for fn, kw in fills:
             t = nn.Parameter(np.full((4, 3, 2), 9.0, dtype=dtype))
-            arr, v = t.data, t._version[0]
+            arr, v = t.numpy(), t._version[0]
             assert fn(t, **kw) is t
-            assert t.dtype == dtype and t.data is arr and t._version[0] == v + 1
+            assert t.dtype == dtype and t.numpy() is arr and t._version[0] == v + 1
             assert not (t.numpy() == 9.0).any(), fn.__name__
             if "generator" in fn.__code__.co_varnames:
                 a = fn(tg.zeros(4, 3, 2), generator=np.random.default_rng(1), **kw).numpy()

@@ -219,7 +219,7 @@ def test_apply_and_deepcopy():
     assert all(not m.weight.numpy().any() for m in net if isinstance(m, nn.Linear))
     twin = copy.deepcopy(net)
     assert [n for n, _ in twin.named_parameters()] == [n for n, _ in net.named_parameters()]
-    twin[0].weight.data[...] = 1.0
+    twin[0].weight.numpy()[...] = 1.0
     assert not net[0].weight.numpy().any()
 
 
@@ -317,11 +317,11 @@ def test_state_dict_is_a_copy_with_params_and_buffers():
 def test_load_state_dict_copies_in_place_and_keeps_dtype():
     src, dst = Net(), Net()
     w = dst.fc1.weight
-    arr, version = w.data, w._version[0]
+    arr, version = w.numpy(), w._version[0]
     sd = {k: a.astype(np.float64) if a.dtype == np.float32 else a
           for k, a in src.state_dict().items()}
     assert dst.load_state_dict(sd) == ([], [])
-    assert dst.fc1.weight is w and w.data is arr and w.dtype == np.float32   # same array
+    assert dst.fc1.weight is w and w.numpy() is arr and w.dtype == np.float32   # same array
     assert w._version[0] == version + 1
     for k, a in src.state_dict().items():
         np.testing.assert_array_equal(a, dst.state_dict()[k], err_msg=k)

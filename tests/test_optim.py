@@ -147,7 +147,7 @@ def test_float32_params_get_float32_grads_updates_and_state(cls, kw):
     opt = cls(model.parameters(), **kw)
     x = tg.randn(3, 1, 4, 4)
     t = np.array([0, 3, 1])
-    arrays = [p.data for p in model.parameters()]
+    arrays = [p.numpy() for p in model.parameters()]
     for _ in range(2):
         opt.zero_grad()
         loss = all_losses(model(x), t)
@@ -157,7 +157,7 @@ def test_float32_params_get_float32_grads_updates_and_state(cls, kw):
         versions = [p._version[0] for p in model.parameters()]
         opt.step()
         for p, arr, v in zip(model.parameters(), arrays, versions):
-            assert p.dtype == np.float32 and p.data is arr          # updated in place
+            assert p.dtype == np.float32 and p.numpy() is arr          # updated in place
             assert p._version[0] == v + 1
     for st in opt.state.values():
         for k, v in st.items():
@@ -198,7 +198,10 @@ def test_zero_grad_closure_and_numpy_hyperparameters():
 
 def test_wrong_grad_shape_is_a_shape_error():
     w = nn.Parameter(np.zeros(3))
-    w.grad = tg.tensor(np.ones(4))
+    with pytest.raises(tg.ShapeError, match=r"grad: the gradient has shape \(4,\) but the tensor "
+                                            r"has shape \(3,\)"):
+        w.grad = tg.tensor(np.ones(4))      # refused where it is assigned (issue 16)
+    w._grad = tg.tensor(np.ones(4))         # written past the check: the step still names it
     with pytest.raises(tg.ShapeError, match=r"SGD.step: parameter 0 has shape \(3,\) but its "
                                             r"\.grad has shape \(4,\)"):
         optim.SGD([w], lr=0.1).step()

@@ -216,7 +216,7 @@ def test_retain_grad_and_detach():
     (h * h).sum().backward()
     np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
     d = h.detach()
-    assert not d.requires_grad and d.grad_fn is None and d.data is h.data
+    assert not d.requires_grad and d.grad_fn is None and d.numpy() is h.numpy()
 
 
 # -- higher order ------------------------------------------------------------------------------

@@ -57,8 +57,14 @@ class DataError(TinygradError, OSError):
     """A dataset file is missing, truncated, corrupted or has the wrong checksum."""
 
 
+class DeviceError(TinygradError, RuntimeError):
+    """A device was asked for that is not available here (tinygrad_ko runs on the CPU: 'cuda',
+    'mps'... raise this), or a device string is malformed."""
+
+
 __all__ = [
     "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
     "UsageError",
     "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError",
+    "DeviceError",
 ]

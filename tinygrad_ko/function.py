@@ -10,7 +10,7 @@ How an op is written (see ``ops/elementwise.py`` for many)::
         def backward(ctx, grad):           # Tensors in, one gradient Tensor per input out
             return grad * ctx.output
 
-``Exp.apply(x)`` runs forward on ``x.data`` and, when a gradient is needed, records the instance
+``Exp.apply(x)`` runs forward on the arrays of the inputs and, when a gradient is needed, records the instance
 (``ctx``) as the output's ``grad_fn``: the node of the graph. Backward is written with Tensor ops, so
 with ``create_graph=True`` the backward pass is itself recorded and can be differentiated again.
 
@@ -301,7 +301,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 if ig.dtype != data.dtype:  # mixed precision: a gradient has its input's dtype
                     ig = ig.astype(data.dtype)
                 if anomaly:
-                    _check_finite(node.name, np.asarray(ig.data if create_graph else ig),
+                    _check_finite(node.name, np.asarray(ig._data if create_graph else ig),
                                   "backward gradient", node._trace or "<unknown>")
                 if tracer is not None:
                     final.append(ig)
@@ -373,15 +373,18 @@ def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
 
 def _accumulate_grad(t: Tensor, g: Any, create_graph: bool, handed_out: set[int]) -> None:
     """t.grad += g, as PyTorch: gradients accumulate across backward() calls."""
+    # the engine writes the ``_grad`` slot directly: the ``grad`` property's setter checks what
+    # users assign, and a gradient made here has the right shape and dtype already
+    old = t._grad
     if create_graph:  # g is a Tensor with a graph, kept for higher-order derivatives
-        t.grad = g if t.grad is None else t.grad + g
+        t._grad = g if old is None else old + g
         return
-    if t.grad is None:
+    if old is None:
         # Never let two .grad share memory (a + b hands both the same array), nor be a read-only
         # broadcast view: in-place edits of one grad (clipping, zero_) must not reach another.
         if g.base is not None or id(g) in handed_out or not g.flags.writeable:
             g = g.copy()
     else:
-        g = t.grad._data + g
+        g = old._data + g
     handed_out.add(id(g))
-    t.grad = Tensor._wrap(g)
+    t._grad = Tensor._wrap(g)

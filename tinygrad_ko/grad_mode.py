@@ -65,13 +65,14 @@ def is_grad_enabled() -> bool:
 class _GradMode:
     """A context manager and decorator that sets grad recording on or off, then restores it."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = enabled      # None: leave the mode as it is (inference_mode(False))
         self.prev: list[bool] = []
 
     def __enter__(self) -> None:
         self.prev.append(STATE.grad_enabled)
-        STATE.grad_enabled = self.enabled
+        if self.enabled is not None:
+            STATE.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
         STATE.grad_enabled = self.prev.pop()
@@ -84,9 +85,20 @@ class _GradMode:
         return wrapper  # type: ignore[return-value]
 
 
-def no_grad() -> _GradMode:
-    """Nothing computed inside is recorded for backward. Use as ``with no_grad():`` or ``@no_grad()``."""
+def no_grad(orig_func: F | None = None) -> Any:
+    """Nothing computed inside is recorded for backward. Use as ``with no_grad():``, ``@no_grad()``
+    or ``@no_grad``."""
+    if orig_func is not None:       # used as a bare decorator, @no_grad
+        return _GradMode(False)(orig_func)
     return _GradMode(False)
+
+
+def inference_mode(mode: Any = True) -> Any:
+    """PyTorch's ``inference_mode``: here the same as ``no_grad()`` (``mode=False`` records as
+    usual). Use as ``with inference_mode():``, ``@inference_mode()`` or ``@inference_mode``."""
+    if callable(mode):              # used as a bare decorator, @inference_mode
+        return _GradMode(False)(mode)
+    return _GradMode(False if mode else None)
 
 
 def enable_grad() -> _GradMode:

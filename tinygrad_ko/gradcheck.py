@@ -38,7 +38,7 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.n
     book, so f may ignore its argument and read x through a model (``lambda _: net.loss(...)``).
     f must return a scalar (number, 0-d array or one-element Tensor).
     """
-    arr = x.data if isinstance(x, Tensor) else x
+    arr = x._data if isinstance(x, Tensor) else x
     if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
         raise GradcheckError(f"numerical_gradient: x must be a float array or Tensor, got "
                              f"{type(x).__name__} {getattr(arr, 'dtype', '')}")
@@ -60,7 +60,7 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.n
 
 def _scalar(v: Any) -> float:
     if isinstance(v, Tensor):
-        v = v.data
+        v = v._data
     v = np.asarray(v)
     if v.size != 1:
         raise GradcheckError(f"numerical gradient: f must return a scalar, got shape {v.shape}")
@@ -119,14 +119,14 @@ def _outputs(out: Any) -> list[Tensor]:
 def _objective(fn: Callable[..., Any], args: list[Any], vs: list[np.ndarray]) -> float:
     """L = sum_j <v_j, f_j(args)>: the scalar whose gradient backprop computes."""
     outs = _outputs(fn(*args))  # with grad on: fn may itself call grad() (gradient penalties)
-    return float(sum(np.sum(o.data.astype(np.float64) * v) for o, v in zip(outs, vs)))
+    return float(sum(np.sum(o._data.astype(np.float64) * v) for o, v in zip(outs, vs)))
 
 
 def _analytic(fn: Callable[..., Any], ins: _Inputs, rng: np.random.Generator
               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     outs = _outputs(fn(*ins.args))
     for j, o in enumerate(outs):
-        if o.dtype.kind == "f" and not np.isfinite(o.data).all():
+        if o.dtype.kind == "f" and not np.isfinite(o._data).all():
             raise GradcheckError(f"gradcheck: output {j} of fn contains nan or inf at the given "
                                  f"inputs (shape {o.shape}); check the inputs' domain")
     vs = [rng.standard_normal(o.shape) for o in outs]  # random cotangents, never all-ones
@@ -142,7 +142,7 @@ def _analytic(fn: Callable[..., Any], ins: _Inputs, rng: np.random.Generator
         if g is not None and g.shape != t.shape:
             raise GradcheckError(f"gradcheck: the gradient of input {i} has shape {g.shape}, "
                                  f"the input has shape {t.shape}")
-        analytic.append(np.zeros(t.shape) if g is None else g.data.astype(np.float64))
+        analytic.append(np.zeros(t.shape) if g is None else g._data.astype(np.float64))
     return vs, analytic
 
 

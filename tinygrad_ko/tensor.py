@@ -7,14 +7,39 @@ the methods here are thin doors into them.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .errors import DTypeError, GraphError, OpError, ShapeError, TinygradError, UsageError
+from .device import CPU, device, resolve
+from .errors import (AxisError, DTypeError, GraphError, OpError, ShapeError, TinygradError,
+                     UsageError)
 from .grad_mode import STATE, quiet_floats
 
 DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple of ints (equal to the plain tuple of the same sizes,
+    both ways), printed ``Size([2, 3])``; ``t.size()`` returns one."""
+    __slots__ = ()
+
+    def __new__(cls, sizes: Sequence[int] = ()) -> "Size":
+        try:
+            return super().__new__(cls, [int(s) for s in sizes])
+        except (TypeError, ValueError):
+            raise UsageError(f"Size: sizes must be integers, got {sizes!r}") from None
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape (the product of the sizes)."""
+        return math.prod(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out
+
+    def __repr__(self) -> str:
+        return f"Size({list(self)})"
 
 
 class _Size(int):
@@ -27,7 +52,19 @@ class _Size(int):
         return obj
 
     def __call__(self, dim: int | None = None) -> Any:
-        return self._shape if dim is None else self._shape[dim]
+        if dim is None:
+            return Size(self._shape)
+        n = len(self._shape)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -n <= dim < max(n, 1):
+            raise AxisError(f"size: dim {dim!r} is out of range for a tensor with {n} dims")
+        return self._shape[dim] if n else 1
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(dim)`` / ``min(dim)`` return: the values and the indices where they are (as
+    ``torch.return_types.max``); unpack it, ``values, indices = x.max(1)``, or use the fields."""
+    values: "Tensor"
+    indices: "Tensor"
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -43,7 +80,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
             arr = np.asarray(data)
         except ValueError as e:
             raise ShapeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {e}") from None
-        if arr.dtype == np.float64:
+        if arr.dtype == np.float64 and dtype is None:   # a dtype given: no detour through float32
             with quiet_floats():     # 1e300 becomes inf, as torch.tensor([1e300])
                 arr = arr.astype(DEFAULT_FLOAT)
     if arr.dtype.kind not in "biuf" and not (arr.dtype.kind == "U" and dtype is not None):
@@ -77,16 +114,19 @@ class Tensor:
     >>> x.grad
     Tensor([2., 4., 6.], dtype=float32)
     """
-    __slots__ = ("_data", "_requires_grad", "grad", "grad_fn", "_version", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_version", "__weakref__")
     __array_ufunc__ = None        # ndarray + Tensor calls Tensor.__radd__ instead of looping
     __hash__ = object.__hash__    # __eq__ is elementwise, but tensors stay usable as dict keys
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: Any = None) -> None:
+        if device is not None:
+            resolve(device, "Tensor")
         self._data = _to_array(data, dtype)
         if requires_grad:
             _check_can_require_grad(self._data.dtype, "Tensor")
         self._requires_grad = bool(requires_grad)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.grad_fn: Any = None
         self._version = [0]
 
@@ -97,24 +137,61 @@ class Tensor:
         t = object.__new__(cls)
         t._data = data
         t._requires_grad = requires_grad
-        t.grad = None
+        t._grad = None
         t.grad_fn = grad_fn
         t._version = [0] if version is None else version
         return t
 
     # -- data and metadata ------------------------------------------------------------------------
     @property
-    def data(self) -> np.ndarray:
-        """The NumPy array (shared, not copied). Assigning to it counts as an in-place change."""
-        return self._data
+    def data(self) -> "Tensor":
+        """This tensor's values as a Tensor outside autograd, sharing memory (PyTorch's ``.data``):
+        no grad_fn, ``requires_grad`` False and its own version counter, so in-place changes
+        through it (``p.data -= lr * p.grad``, ``w.data.normal_(0, 0.02)``) are not seen by the
+        graph. ``.numpy()`` gives the NumPy array. Assigning a Tensor (or an array) replaces the
+        values, shape and dtype included."""
+        return Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
         arr = value._data if isinstance(value, Tensor) else np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise DTypeError(f"data: cannot store an array of dtype {arr.dtype} (numbers only)")
+        if self._requires_grad and arr.dtype.kind != "f":
+            raise DTypeError(f"data: this tensor requires grad, so its data must be floating point, "
+                             f"got {arr.dtype}")
         self._data = arr
         self._version[0] += 1
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient accumulated by ``backward()`` (None before); a Tensor of this tensor's
+        shape and dtype. Assigning anything else than such a Tensor or None raises."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise UsageError(f"grad: a gradient must be a Tensor (or None), got "
+                                 f"{type(value).__name__}; e.g. p.grad = tg.zeros_like(p)")
+            if value._data.shape != self._data.shape:
+                raise ShapeError(f"grad: the gradient has shape {value.shape} but the tensor has "
+                                 f"shape {self.shape}; they must match")
+            if value._data.dtype != self._data.dtype:
+                raise DTypeError(f"grad: the gradient is {value.dtype} but the tensor is "
+                                 f"{self.dtype}; convert it with .to({self.dtype})")
+        self._grad = value
+
+    @property
+    def device(self) -> device:
+        """Where the tensor's memory lives: ``device(type='cpu')`` (the only device today)."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        """False: tinygrad_ko computes on the CPU (PyTorch's ``is_cuda``)."""
+        return False
 
     @property
     def requires_grad(self) -> bool:
@@ -143,7 +220,8 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The size of each axis, a tuple (NumPy's ``shape``; PyTorch's ``size()``)."""
+        """The size of each axis, a tuple (NumPy's ``shape``; PyTorch's ``size()``, which returns
+        the same sizes as a ``Size``; the two compare equal)."""
         return self._data.shape
 
     @property
@@ -194,6 +272,13 @@ class Tensor:
 
     def __int__(self) -> int:
         return int(self.item())
+
+    def __index__(self) -> int:
+        """A one-element integer tensor used as an index: ``labels[pred.argmax()]``."""
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+            raise UsageError(f"only one-element integer tensors can be used as an index, this one "
+                             f"is {self.dtype} of shape {self.shape}")
+        return int(self._data.item())
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
@@ -250,25 +335,29 @@ class Tensor:
         if not self._data.flags.writeable:
             self._data = self._data.copy()
 
-    def _inplace(self, op: str, ufunc: Any, other: Any) -> "Tensor":
+    def _inplace(self, op: str, ufunc: Any, *operands: Any) -> "Tensor":
+        """self = ufunc(self, *operands) written into self's memory; the dtype is kept."""
         self._check_inplace(op)
-        other = other._data if isinstance(other, Tensor) else other
+        args = [o._data if isinstance(o, Tensor) else o for o in operands]
         try:
             with quiet_floats():
-                ufunc(self._data, other, out=self._data, casting="same_kind")
-        except (ValueError, TypeError) as e:
-            raise ShapeError(f"{op}: {e} (shapes: {self.shape} and {np.shape(other)})") from None
+                ufunc(self._data, *args, out=self._data, casting="same_kind")
+        except TypeError as e:    # NumPy's UFuncTypeError: the result cannot be stored in self
+            raise DTypeError(f"{op}: {e} (this tensor is {self.dtype})") from None
+        except ValueError as e:
+            raise ShapeError(f"{op}: {e} (shapes: {self.shape} and "
+                             f"{', '.join(str(np.shape(a)) for a in args)})") from None
         self._version[0] += 1
         return self
 
-    def add_(self, other: Any) -> "Tensor":
-        """In place: ``self += other`` (other broadcasts to self's shape); returns self.
+    def add_(self, other: Any, *, alpha: float = 1) -> "Tensor":
+        """In place: ``self += alpha * other`` (other broadcasts to self's shape); returns self.
         Not recorded in the graph: on a tensor that requires grad, call it under ``no_grad()``."""
-        return self._inplace("add_", np.add, other)
+        return self._inplace("add_", np.add, _scaled(other, alpha))
 
-    def sub_(self, other: Any) -> "Tensor":
-        """In place: ``self -= other`` (other broadcasts to self's shape); returns self."""
-        return self._inplace("sub_", np.subtract, other)
+    def sub_(self, other: Any, *, alpha: float = 1) -> "Tensor":
+        """In place: ``self -= alpha * other`` (other broadcasts to self's shape); returns self."""
+        return self._inplace("sub_", np.subtract, _scaled(other, alpha))
 
     def mul_(self, other: Any) -> "Tensor":
         """In place: ``self *= other`` (other broadcasts to self's shape); returns self."""
@@ -278,27 +367,99 @@ class Tensor:
         """In place: ``self /= other`` (other broadcasts to self's shape); returns self."""
         return self._inplace("div_", np.divide, other)
 
-    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+    def __iadd__(self, other: Any) -> "Tensor":
+        return self._inplace("add_", np.add, other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return self._inplace("sub_", np.subtract, other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return self._inplace("mul_", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return self._inplace("div_", np.divide, other)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: float = 1) -> "Tensor":
+        """In place: ``self += value * tensor1 * tensor2`` (Adam's moment updates); returns self."""
+        t1, t2 = _arr(tensor1), _arr(tensor2)
+        with quiet_floats():
+            prod = np.multiply(t1, t2) if value == 1 else np.multiply(np.multiply(t1, t2), value)
+        return self._inplace("addcmul_", np.add, prod)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: float = 1) -> "Tensor":
+        """In place: ``self += value * tensor1 / tensor2`` (Adam's step); returns self."""
+        t1, t2 = _arr(tensor1), _arr(tensor2)
+        with quiet_floats():
+            quot = np.divide(t1, t2) if value == 1 else np.multiply(np.divide(t1, t2), value)
+        return self._inplace("addcdiv_", np.add, quot)
+
+    def sqrt_(self) -> "Tensor":
+        """In place: ``self = sqrt(self)``; returns self."""
+        return self._inplace("sqrt_", np.sqrt)
+
+    def exp_(self) -> "Tensor":
+        """In place: ``self = exp(self)``; returns self."""
+        return self._inplace("exp_", np.exp)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> "Tensor":
+        """In place: limit the values to [min, max] (either may be None); returns self."""
+        if min is None and max is None:
+            raise UsageError("clamp_: give min, max or both")
+        lo = -np.inf if min is None else _arr(min)
+        hi = np.inf if max is None else _arr(max)
+        return self._inplace("clamp_", np.clip, lo, hi)
+
+    clip_ = clamp_
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *,
+                generator: np.random.Generator | None = None) -> "Tensor":
+        """In place: fill with samples of a normal distribution N(mean, std**2); returns self.
+        ``generator`` defaults to the one ``manual_seed`` seeds."""
+        g = generator if generator is not None else _default_rng()
+        return self._fill_random("normal_", lambda: g.normal(mean, std, self.shape))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *,
+                 generator: np.random.Generator | None = None) -> "Tensor":
+        """In place: fill with samples uniform on [a, b); returns self (PyTorch's from/to)."""
+        g = generator if generator is not None else _default_rng()
+        return self._fill_random("uniform_", lambda: g.uniform(a, b, self.shape))
+
+    def _fill_random(self, op: str, draw: Any) -> "Tensor":
+        self._check_inplace(op)
+        if self._data.dtype.kind != "f":
+            raise DTypeError(f"{op}: fills floating-point tensors only, this one is {self.dtype}")
+        self._data[...] = draw()
+        self._version[0] += 1
+        return self
 
     def zero_(self) -> "Tensor":
         """Set every element to 0 in place (``fill_(0)``); returns self."""
         return self.fill_(0)
 
     def fill_(self, value: Any) -> "Tensor":
-        """Set every element to ``value`` in place; returns self."""
+        """Set every element to ``value`` (a number or a one-element tensor) in place; returns self."""
         self._check_inplace("fill_")
-        self._data[...] = value
+        self._data[...] = _arr(value)
         self._version[0] += 1
         return self
 
-    def copy_(self, src: Any) -> "Tensor":
-        """Copy src's values into this tensor (broadcasting), in place."""
+    def copy_(self, src: Any, non_blocking: bool = False) -> "Tensor":
+        """Copy src's values into this tensor (broadcasting, converting to self's dtype), in
+        place; returns self."""
         self._check_inplace("copy_")
         src = src._data if isinstance(src, Tensor) else np.asarray(src)
         try:
-            np.copyto(self._data, src, casting="same_kind")
+            np.copyto(self._data, src, casting="unsafe" if src.dtype.kind in "biuf" else "same_kind")
         except (ValueError, TypeError) as e:
             raise ShapeError(f"copy_: {e} (shapes: {self.shape} <- {src.shape})") from None
+        self._version[0] += 1
+        return self
+
+    def masked_fill_(self, mask: Any, value: Any) -> "Tensor":
+        """In place: set the elements where ``mask`` is true to ``value``; returns self."""
+        self._check_inplace("masked_fill_")
+        m = _mask(mask, self.shape, "masked_fill_")
+        np.copyto(self._data, _arr(value), where=m, casting="unsafe")
         self._version[0] += 1
         return self
 
@@ -341,20 +502,72 @@ class Tensor:
     def __ge__(self, other: Any) -> "Tensor":
         return self._compare(np.greater_equal, other)
 
+    def eq(self, other: Any) -> "Tensor":
+        """self == other elementwise, a bool tensor (the ``==`` operator)."""
+        return self._compare(np.equal, other)
+
+    def ne(self, other: Any) -> "Tensor":
+        """self != other elementwise, a bool tensor (the ``!=`` operator)."""
+        return self._compare(np.not_equal, other)
+
+    def lt(self, other: Any) -> "Tensor":
+        """self < other elementwise, a bool tensor (the ``<`` operator)."""
+        return self._compare(np.less, other)
+
+    def le(self, other: Any) -> "Tensor":
+        """self <= other elementwise, a bool tensor (the ``<=`` operator)."""
+        return self._compare(np.less_equal, other)
+
+    def gt(self, other: Any) -> "Tensor":
+        """self > other elementwise, a bool tensor (the ``>`` operator)."""
+        return self._compare(np.greater, other)
+
+    def ge(self, other: Any) -> "Tensor":
+        """self >= other elementwise, a bool tensor (the ``>=`` operator)."""
+        return self._compare(np.greater_equal, other)
+
+    def equal(self, other: Any) -> bool:
+        """True if ``other`` is a tensor of the same shape and values (PyTorch's ``torch.equal``)."""
+        other = _as_tensor(other, "equal")
+        return self.shape == other.shape and bool(np.array_equal(self._data, other._data))
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        """True if ``|self - other| <= atol + rtol * |other|`` everywhere (broadcasting)."""
+        other = _as_tensor(other, "allclose")
+        try:
+            return bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol,
+                                    equal_nan=equal_nan))
+        except ValueError as e:
+            raise ShapeError(f"allclose: {e} (shapes: {self.shape} and {other.shape})") from None
+
     # -- non-differentiable helpers ---------------------------------------------------------------
     def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
         """Index of the largest value along axis (in the flattened tensor if axis is None).
         An integer tensor, not differentiable."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "argmax")
-        return Tensor._wrap(np.asarray(np.argmax(self._data, axis=axis, keepdims=keepdims)))
+        return self._arg_reduce(np.argmax, "argmax", axis, keepdims)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
         """Index of the smallest value along axis (in the flattened tensor if axis is None).
         An integer tensor, not differentiable."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "argmin")
-        return Tensor._wrap(np.asarray(np.argmin(self._data, axis=axis, keepdims=keepdims)))
+        return self._arg_reduce(np.argmin, "argmin", axis, keepdims)
+
+    def _arg_reduce(self, fn: Any, op: str, axis: Any, keepdims: bool) -> "Tensor":
+        if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
+            raise UsageError(f"{op}: axis must be an integer or None, got {axis!r}")
+        try:
+            return Tensor._wrap(np.asarray(fn(self._data, axis=axis, keepdims=keepdims)))
+        except np.exceptions.AxisError:
+            raise AxisError(f"{op}: axis {axis} is out of range for a tensor of shape "
+                            f"{self.shape}") from None
+        except ValueError:      # NumPy: "attempt to get argmax of an empty sequence"
+            where = "the tensor" if axis is None else f"axis {axis}"
+            raise OpError(f"{op}: {where} is empty (shape {self.shape}); there is no index of an "
+                          f"extreme value to return") from None
 
     def all(self) -> "Tensor":
         """True if every element is nonzero: a 0-d bool tensor (over all axes)."""
@@ -414,15 +627,15 @@ class Tensor:
     def __abs__(self) -> "Tensor":
         return ops.Abs.apply(self)
 
-    def add(self, other: Any) -> "Tensor":
-        """self + other, elementwise with broadcasting (the ``+`` operator).
-        d/dself = 1, d/dother = 1."""
-        return self + other
+    def add(self, other: Any, *, alpha: float = 1) -> "Tensor":
+        """self + alpha * other, elementwise with broadcasting (the ``+`` operator when alpha is 1).
+        d/dself = 1, d/dother = alpha."""
+        return self + (other if alpha == 1 else _as_operand(other, self, "add") * alpha)
 
-    def sub(self, other: Any) -> "Tensor":
-        """self - other, elementwise with broadcasting (the ``-`` operator).
-        d/dself = 1, d/dother = -1."""
-        return self - other
+    def sub(self, other: Any, *, alpha: float = 1) -> "Tensor":
+        """self - alpha * other, elementwise with broadcasting (the ``-`` operator when alpha is 1).
+        d/dself = 1, d/dother = -alpha."""
+        return self - (other if alpha == 1 else _as_operand(other, self, "sub") * alpha)
 
     def mul(self, other: Any) -> "Tensor":
         """self * other, elementwise with broadcasting (the ``*`` operator).
@@ -500,12 +713,30 @@ class Tensor:
         return ops.Minimum.apply(*_operands(self, other, op="minimum"))
 
     def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":
-        """Limit values to [min, max]; the gradient is 1 inside (bounds included), 0 outside."""
+        """Limit values to [min, max]; the gradient is 1 inside (bounds included), 0 outside.
+        An integer tensor with a float bound gives float32 (PyTorch's promotion), with integer
+        bounds it stays integer."""
         lo = None if min is None else _real(min, "clip", "min")
         hi = None if max is None else _real(max, "clip", "max")
-        return ops.Clip.apply(self, lo=lo, hi=hi)
+        x = self
+        if x._data.dtype.kind != "f":
+            if any(isinstance(b, (float, np.floating)) for b in (min, max)):
+                x = x.astype(DEFAULT_FLOAT)
+            else:       # integer bounds keep an integer tensor's dtype
+                lo = None if lo is None else int(lo)
+                hi = None if hi is None else int(hi)
+        return ops.Clip.apply(x, lo=lo, hi=hi)
 
     clamp = clip
+
+    def masked_fill(self, mask: Any, value: Any) -> "Tensor":
+        """``value`` where ``mask`` is true, self elsewhere (``where(mask, value, self)``);
+        differentiable in self (0 where filled). ``value=float('-inf')`` masks attention scores."""
+        m = _mask(mask, self.shape, "masked_fill")
+        if isinstance(value, Tensor) and value._data.size != 1:
+            raise ShapeError(f"masked_fill: value must be a number or a one-element tensor, got "
+                             f"shape {value.shape}")
+        return where(Tensor._wrap(m), value, self)
 
     def where(self, condition: Any, other: Any) -> "Tensor":
         """PyTorch's ``x.where(cond, y)``: x where cond is true, else y."""
@@ -526,19 +757,65 @@ class Tensor:
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "mean")
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> "Tensor":
-        """Largest value along axis; ties share the gradient equally (as PyTorch's amax)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "max")
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: bool | None = None) -> Any:
+        """Largest value: PyTorch's ``max`` and NumPy's together, by this rule (``min`` follows it):
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> "Tensor":
-        """Smallest value along axis; ties share the gradient equally (as PyTorch's amin)."""
-        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "min")
-        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+        - ``x.max()``: the largest value of all, a 0-d tensor;
+        - ``x.max(dim)`` or ``x.max(dim=d)`` with an int: ``(values, indices)``, a named tuple
+          (``ValuesIndices``) as PyTorch, so ``_, pred = out.max(1)`` works; the gradient goes to
+          the element at ``indices``;
+        - ``x.max(axis=a)`` (NumPy's spelling) or a tuple of dims: the values only, and ties share
+          the gradient equally, as ``amax``;
+        - ``x.max(other_tensor)``: the elementwise ``maximum``.
 
-    amax, amin = max, min
+        ``keepdim``/``keepdims`` keep the reduced axis as size 1.
+        """
+        return self._max_min(dim, keepdim, axis, keepdims, "max")
+
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: bool | None = None) -> Any:
+        """Smallest value, by the rule of ``max``: ``(values, indices)`` with an int ``dim``, values
+        with ``axis=`` or no dim, ``minimum`` with a tensor."""
+        return self._max_min(dim, keepdim, axis, keepdims, "min")
+
+    def _max_min(self, dim: Any, keepdim: bool, axis: Any, keepdims: bool | None, op: str) -> Any:
+        if isinstance(dim, Tensor):
+            return self.maximum(dim) if op == "max" else self.minimum(dim)
+        keep = bool(keepdim if keepdims is None else keepdims)
+        if dim is None or axis is not None or isinstance(dim, (tuple, list)):
+            axis, _ = _axis_args(axis, keep, dim, None, op)
+            return (ops.Max if op == "max" else ops.Min).apply(self, axis=axis, keepdims=keep)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise UsageError(f"{op}: dim must be an integer, got {dim!r}")
+        if self.ndim == 0:      # a 0-d tensor has one position, dim 0 (or -1)
+            if dim not in (0, -1):
+                raise AxisError(f"{op}: dim {dim} is out of range for a 0-d tensor")
+            return ValuesIndices(self.reshape(()), Tensor._wrap(np.zeros((), dtype=np.int64)))
+        indices = self._arg_reduce(np.argmax if op == "max" else np.argmin, op, dim, True)
+        # the value at each index, gathered (GetItem), so the gradient goes there only (PyTorch)
+        index = list(np.ogrid[tuple(slice(n) for n in self.shape)])
+        ax = int(dim) % self.ndim
+        index[ax] = indices._data
+        values = ops.GetItem.apply(self, index=tuple(index))
+        if not keep:
+            values = values.reshape(values.shape[:ax] + values.shape[ax + 1:])
+            indices = Tensor._wrap(indices._data.squeeze(ax))
+        return ValuesIndices(values, indices)
+
+    def amax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+             keepdims: bool | None = None) -> "Tensor":
+        """Largest values over dim(s) (all if None), the values only; ties share the gradient
+        equally (as PyTorch's ``amax``). See ``max`` for the rule of ``max``/``min``."""
+        axis, keep = _axis_args(axis, keepdim if keepdims is None else keepdims, dim, None, "amax")
+        return ops.Max.apply(self, axis=axis, keepdims=keep)
+
+    def amin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+             keepdims: bool | None = None) -> "Tensor":
+        """Smallest values over dim(s) (all if None), the values only; ties share the gradient
+        equally (as PyTorch's ``amin``)."""
+        axis, keep = _axis_args(axis, keepdim if keepdims is None else keepdims, dim, None, "amin")
+        return ops.Min.apply(self, axis=axis, keepdims=keep)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
             dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
@@ -558,14 +835,16 @@ class Tensor:
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "logsumexp")
         return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
-        """exp(x) / sum(exp(x)) along axis, stable at any magnitude."""
-        return ops.Softmax.apply(self, axis=_axis_args(axis, False, dim, None, "softmax")[0])
+    def softmax(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
+        """exp(x) / sum(exp(x)) along axis (dim), the last one by default; stable at any
+        magnitude."""
+        axis = _axis_args(axis, False, dim, None, "softmax")[0]
+        return ops.Softmax.apply(self, axis=-1 if axis is None else axis)
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
-        """x - logsumexp(x) along axis, stable at any magnitude."""
+    def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
+        """x - logsumexp(x) along axis (dim), the last one by default; stable at any magnitude."""
         axis = _axis_args(axis, False, dim, None, "log_softmax")[0]
-        return ops.LogSoftmax.apply(self, axis=axis)
+        return ops.LogSoftmax.apply(self, axis=-1 if axis is None else axis)
 
     # -- shapes (ops/shape.py) ------------------------------------------------------------------
     def reshape(self, *shape: Any) -> "Tensor":
@@ -630,8 +909,11 @@ class Tensor:
         """Drop size-1 axes: all of them, or only the given ones (others are left alone)."""
         return ops.squeeze(self, _axis_args(axis, False, dim, None, "squeeze")[0])
 
-    def unsqueeze(self, axis: int) -> "Tensor":
-        """Insert a size-1 axis at ``axis`` (NumPy's ``expand_dims``)."""
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
+        """Insert a size-1 axis at ``axis`` (PyTorch's ``dim``; NumPy's ``expand_dims``)."""
+        axis = _axis_args(axis, False, dim, None, "unsqueeze")[0]
+        if axis is None:
+            raise UsageError("unsqueeze: give the position of the new axis (dim)")
         return ops.unsqueeze(self, axis)
 
     expand_dims = unsqueeze
@@ -650,9 +932,76 @@ class Tensor:
             return self
         return ops.Cast.apply(self, dtype=dtype)
 
-    def to(self, dtype: Any) -> "Tensor":
-        """Same as ``astype(dtype)``: PyTorch's ``t.to(dtype)`` (there are no devices here)."""
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False,
+           copy: bool = False) -> "Tensor":
+        """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+        ``to(other_tensor)`` (its dtype and device), or ``device=``/``dtype=`` keywords.
+        Returns self when nothing changes (a copy with ``copy=True``); a device that is not
+        available raises ``DeviceError``. ``non_blocking`` is accepted and has no effect."""
+        dev, dt = device, dtype
+        rest = [a for a in args if not isinstance(a, bool)]   # torch's positional non_blocking, copy
+        if len(rest) > 2:
+            raise UsageError(f"to: expected at most a device and a dtype, got {args!r}")
+        for a in rest:
+            if isinstance(a, Tensor):
+                dev, dt = a.device, a.dtype
+            elif _is_device_arg(a):
+                dev = a
+            else:
+                dt = a
+        if dev is not None:
+            resolve(dev, "to")
+        out = self if dt is None else self.astype(dt)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the CPU: self (everything is on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> "Tensor":
+        """PyTorch's move to a CUDA GPU: raises ``DeviceError`` (there is no GPU backend yet)."""
+        resolve("cuda" if device is None else device if not isinstance(device, int)
+                else f"cuda:{device}", "cuda")
+        return self
+
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """With a dtype: the tensor converted to it (``astype``). Without: the dtype's name, e.g.
+        ``'float32'`` (PyTorch returns ``'torch.FloatTensor'``)."""
+        if dtype is None:
+            return str(self._data.dtype)
         return self.astype(dtype)
+
+    def long(self) -> "Tensor":
+        """As int64 (``astype(int64)``): self if it is int64 already."""
+        return self.astype(np.int64)
+
+    def int(self) -> "Tensor":
+        """As int32 (``astype(int32)``): self if it is int32 already."""
+        return self.astype(np.int32)
+
+    def bool(self) -> "Tensor":
+        """As bool (``astype(bool)``): nonzero is True; self if it is bool already."""
+        return self.astype(np.bool_)
+
+    def half(self) -> "Tensor":
+        """As float16 (``astype(float16)``): self if it is float16 already."""
+        return self.astype(np.float16)
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        """Same data with ``other``'s shape (``reshape(other.shape)``)."""
+        return self.reshape(_as_tensor(other, "view_as").shape)
+
+    def reshape_as(self, other: "Tensor") -> "Tensor":
+        """Same data with ``other``'s shape (``reshape(other.shape)``)."""
+        return self.reshape(_as_tensor(other, "reshape_as").shape)
+
+    def t(self) -> "Tensor":
+        """Transpose of a matrix (a tensor of 0 or 1 dims is returned as it is); more dims raise
+        (use ``transpose(dim0, dim1)`` or ``mT``)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t: expects a tensor of at most 2 dims, got shape {self.shape}; "
+                             f"use transpose(dim0, dim1) or .mT")
+        return self.transpose()
 
     def float(self) -> "Tensor":
         """As float32 (``astype(float32)``): self if it is float32 already."""
@@ -679,6 +1028,56 @@ def _as_tensor(x: Any, op: str = "") -> Tensor:
         if not op:
             raise
         raise type(e)(f"{op}: {e}") from None
+
+
+def _arr(x: Any) -> Any:
+    """A Tensor's array; anything else (numbers, arrays) as it is."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    """alpha * other as an array or number (other itself when alpha is 1), for add_/sub_."""
+    if alpha == 1:
+        return other
+    with quiet_floats():
+        return np.multiply(_arr(other), alpha)
+
+
+def _as_operand(other: Any, like: Tensor, op: str) -> Tensor:
+    """other as a Tensor, with the promotion rules of an operand of ``like`` (``_operands``)."""
+    return other if isinstance(other, Tensor) else _operands(like, other, op=op)[1]
+
+
+def _mask(mask: Any, shape: tuple[int, ...], op: str) -> np.ndarray:
+    """A boolean mask that broadcasts to ``shape`` (and does not grow it)."""
+    m = np.asarray(_arr(mask))
+    if m.dtype != np.bool_:
+        raise DTypeError(f"{op}: the mask must be a bool tensor, got {m.dtype}; e.g. x > 0")
+    try:
+        out = np.broadcast_shapes(m.shape, shape)
+    except ValueError:
+        out = None
+    if out != shape:
+        raise ShapeError(f"{op}: a mask of shape {m.shape} does not broadcast to the tensor's "
+                         f"shape {shape}")
+    return m
+
+
+def _is_device_arg(a: Any) -> bool:
+    """True for what ``to(...)`` takes as a device: a device, an int, a string that is no dtype."""
+    if isinstance(a, (device, int, np.integer)):
+        return True
+    if isinstance(a, str):
+        try:
+            np.dtype(a)
+        except TypeError:
+            return True
+    return False
+
+
+def _default_rng() -> np.random.Generator:
+    from . import default_generator     # tinygrad_ko/__init__ imports this module first
+    return default_generator()
 
 
 def _axis_args(axis: Any, keepdims: Any, dim: Any, keepdim: Any, op: str = "") -> tuple[Any, bool]:
@@ -739,7 +1138,9 @@ def _index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
-        return np.asarray(index)
+        if not index:       # x[[]]: an empty list of integer indices
+            return np.empty(0, dtype=np.intp)
+        return np.asarray([_arr(i) for i in index])
     return index
 
 
@@ -766,12 +1167,32 @@ def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> t
                 raise type(e)(f"{op}: the other operand: {e} (this tensor: shape {t.shape})") from None
     a, b = (other, t) if reflected else (t, other)
     if a._data.dtype is not b._data.dtype:
-        ka, kb = a.dtype.kind, b.dtype.kind
-        if ka == "f" and kb != "f":
-            b = Tensor._wrap(b._data.astype(a.dtype))
-        elif kb == "f" and ka != "f":
-            a = Tensor._wrap(a._data.astype(b.dtype))
+        da, db = a._data.dtype, b._data.dtype
+        if da != db:
+            dt = _result_dtype(da, a._data.ndim, db, b._data.ndim)
+            if da != dt:   # a cast in the graph if it requires grad (float64 -> float32)
+                a = a.astype(dt) if a._requires_grad else Tensor._wrap(a._data.astype(dt))
+            if db != dt:
+                b = b.astype(dt) if b._requires_grad else Tensor._wrap(b._data.astype(dt))
     return a, b
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _result_dtype(da: np.dtype, nda: int, db: np.dtype, ndb: int) -> np.dtype:
+    """PyTorch's promotion of two tensors: categories bool < integer < float. Within the highest
+    category present, tensors with dims decide over 0-d ones (``float32 (3,)`` with ``float64 ()``
+    gives float32); a 0-d tensor of a higher category than every tensor with dims brings its own
+    dtype (``int64 (3,)`` with ``float64 ()`` gives float64)."""
+    ca, cb = _CATEGORY[da.kind], _CATEGORY[db.kind]
+    if (nda == 0) != (ndb == 0):
+        if nda == 0:
+            da, ca, db, cb = db, cb, da, ca     # from here on a has dims, b is 0-d
+        return da if ca >= cb else db
+    if ca != cb:                                # same rank class: the higher category's dtype
+        return da if ca > cb else db
+    return np.promote_types(da, db)
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:

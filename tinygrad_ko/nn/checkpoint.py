@@ -5,7 +5,8 @@
     nn.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, "ckpt.npz")
 
 ``save`` takes what ``torch.save`` usually gets: nested dicts, lists and tuples of arrays, Tensors,
-numbers, strings, booleans and None. Arrays go into the archive under their path
+numbers, strings, booleans and None; ``load`` gives back Tensors where Tensors were saved (their
+values and dtype; not the graph, nor ``requires_grad``) and arrays where arrays were. Arrays go into the archive under their path
 (``np.load("ckpt.npz")["model/fc1.weight"]`` works), the structure around them goes into one JSON
 string entry. ``load`` opens the file with ``allow_pickle=False``: a malicious or corrupted file can
 only produce a ``CheckpointError``, never run code. Files written by plain ``np.savez(path, **d)``
@@ -26,13 +27,14 @@ from ..tensor import Tensor
 
 META_KEY = "__tinygrad_ko__"
 FORMAT = "tinygrad_ko-checkpoint"
-VERSION = 1
+VERSION = 2     # 2 added {"__tensor__": key}; a file without Tensors is still written as version 1
 
 
 def _encode(obj: Any, path: list[str], arrays: dict[str, np.ndarray]) -> Any:
     """The JSON skeleton of ``obj``; arrays are stored aside in ``arrays`` under their path."""
     if isinstance(obj, Tensor):
-        obj = obj.data
+        node = _encode(obj._data, path, arrays)
+        return {"__tensor__": node["__array__"]}
     if isinstance(obj, np.generic):     # a NumPy scalar keeps its dtype as a 0-d array
         obj = np.asarray(obj)
     if isinstance(obj, np.ndarray):
@@ -67,11 +69,11 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
         return [_decode(v, arrays, where) for v in node]
     if not isinstance(node, dict):
         return node
-    if "__array__" in node:
-        key = node["__array__"]
-        if key not in arrays:
+    if "__array__" in node or "__tensor__" in node:
+        key = node.get("__array__", node.get("__tensor__"))
+        if not isinstance(key, str) or key not in arrays:
             raise CheckpointError(f"load: {where} is corrupted: array '{key}' is missing")
-        return arrays[key]
+        return arrays[key] if "__array__" in node else Tensor(arrays[key])
     if "__tuple__" in node:
         return tuple(_decode(v, arrays, where) for v in node["__tuple__"])
     if "__dict__" in node:
@@ -85,7 +87,10 @@ def save(obj: Any, path: Any) -> None:
     renamed, so a crash mid-save never destroys the previous checkpoint."""
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, [], arrays)
-    meta = np.array(json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}))
+    text = json.dumps(tree)
+    # the oldest format version that holds it, so older readers still open files without Tensors
+    version = VERSION if '{"__tensor__": ' in text else 1
+    meta = np.array(json.dumps({"format": FORMAT, "version": version, "tree": tree}))
     # the structure goes first: if a damaged archive loses entries, it is the last ones, and the
     # structure then reports exactly which arrays are missing
     arrays = {META_KEY: meta, **arrays}

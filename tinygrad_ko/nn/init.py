@@ -28,7 +28,7 @@ def _fill(tensor: Tensor, values: np.ndarray | float, where: str) -> Tensor:
         raise UsageError(f"nn.init.{where}: expected a Tensor, got {type(tensor).__name__}")
     if tensor.dtype.kind != "f":
         raise OpError(f"nn.init.{where}: expected a floating-point tensor, got {tensor.dtype}")
-    data = tensor.data
+    data = tensor._data
     if not data.flags.writeable:
         data = tensor._data = data.copy()
     data[...] = values                 # casts the float64 draws to the tensor's dtype

@@ -59,10 +59,10 @@ class Linear(Module):
     k = 1 / sqrt(in_features), i.e. ``kaiming_uniform_(weight, a=sqrt(5))``. For ReLU networks the
     book's He init is ``nn.init.kaiming_normal_(layer.weight)``.
 
-    Memory layout: ``weight.data`` is the transpose of a row-major (in, out) array (column-major,
-    ``flags.f_contiguous``), so ``weight.data.T`` is the book's W without a copy. As for any
-    transposed array, ``weight.data.reshape(-1)`` is a copy: change elements by index
-    (``weight.data[i, j] = v``), not through a flattened array.
+    Memory layout: ``weight.numpy()`` is the transpose of a row-major (in, out) array (column-major,
+    ``flags.f_contiguous``), so ``weight.numpy().T`` is the book's W without a copy. As for any
+    transposed array, ``weight.numpy().reshape(-1)`` is a copy: change elements by index
+    (``weight.numpy()[i, j] = v``), not through a flattened array.
     """
 
     weight: Parameter

@@ -289,21 +289,56 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             elif p.grad.grad_fn is not None:       # a grad recorded with create_graph
-                p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
             else:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
-    def to(self, dtype: Any) -> "Module":
-        """Convert floating-point parameters, their gradients and buffers to ``dtype`` in place
-        (``model.double()`` before ``gradcheck``). Integer buffers are left alone."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise UsageError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           non_blocking: bool = False) -> "Module":
+        """PyTorch's ``Module.to``: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
+        ``to(tensor)`` or the keywords, in place; returns self. A dtype converts the
+        floating-point parameters, their gradients and buffers (``model.double()`` before
+        ``gradcheck``); integer buffers are left alone. The device must be the CPU (the only one:
+        ``DeviceError`` otherwise)."""
+        from ..device import resolve
+        from ..tensor import _is_device_arg
+        name = f"{type(self).__name__}.to"
+        dev, dt = device, dtype
+        rest = [a for a in args if not isinstance(a, bool)]
+        if len(rest) > 2:
+            raise UsageError(f"{name}: expected at most a device and a dtype, got {args!r}")
+        for a in rest:
+            if isinstance(a, Tensor):
+                dev, dt = a.device, a.dtype
+            elif _is_device_arg(a):
+                dev = a
+            else:
+                dt = a
+        if dev is not None:
+            resolve(dev, name)
+        if dt is None:
+            return self
+        try:
+            dt = np.dtype(dt)
+        except TypeError:
+            raise UsageError(f"{name}: {dt!r} is neither a device nor a dtype") from None
+        if dt.kind != "f":
+            raise UsageError(f"{name}: expected a floating dtype, got {dt}")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.dtype.kind == "f" and t.dtype != dtype:
-                t.data = t.data.astype(dtype)       # the setter bumps the version counter
+            if t.dtype.kind == "f" and t.dtype != dt:
+                t.data = t._data.astype(dt)       # the setter bumps the version counter
                 if t.grad is not None:
-                    t.grad = Tensor._wrap(t.grad.data.astype(dtype))
+                    t.grad = Tensor._wrap(t.grad._data.astype(dt))
+        return self
+
+    def cpu(self) -> "Module":
+        """Move to the CPU: self (everything is on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None) -> "Module":
+        """PyTorch's move to a CUDA GPU: raises ``DeviceError`` (there is no GPU backend yet)."""
+        from ..device import resolve
+        resolve("cuda" if device is None else device, f"{type(self).__name__}.cuda")
         return self
 
     def float(self) -> "Module":
@@ -332,7 +367,7 @@ class Module:
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Every parameter and persistent buffer by dotted name, as NumPy copies."""
-        return OrderedDict((k, t.data.copy()) for k, t in self._state_tensors().items())
+        return OrderedDict((k, t._data.copy()) for k, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict: Mapping[str, Any],
                         strict: bool = True) -> IncompatibleKeys:
@@ -358,7 +393,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            v = v.data if isinstance(v, Tensor) else np.asarray(v)
+            v = v._data if isinstance(v, Tensor) else np.asarray(v)
             if v.dtype.kind not in "biuf":
                 problems.append(f"'{k}' has non-numeric dtype {v.dtype}")
             elif v.shape != t.shape:
@@ -374,9 +409,9 @@ class Module:
             raise CheckpointError(f"{where}: {len(problems)} problem(s){hint}:\n  "
                                   + "\n  ".join(problems))
         for t, v in values:
-            if not t.data.flags.writeable:
-                t.data = t.data.copy()
-            np.copyto(t.data, v, casting="unsafe")  # kinds were checked above; float64 -> float32
+            if not t._data.flags.writeable:
+                t._data = t._data.copy()
+            np.copyto(t._data, v, casting="unsafe")  # kinds were checked above; float64 -> float32
             t._version[0] += 1
         return IncompatibleKeys(missing, unexpected)
 

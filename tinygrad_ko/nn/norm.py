@@ -62,7 +62,7 @@ class _BatchNorm(Module):
         for t, value in ((self.running_mean, 0), (self.running_var, 1),
                          (self.num_batches_tracked, 0)):
             if t is not None:
-                t.data[...] = value
+                t._data[...] = value
                 t._version[0] += 1
 
     def _bad_input(self, shape: tuple[int, ...]) -> str:
@@ -76,7 +76,7 @@ class _BatchNorm(Module):
         momentum = self.momentum
         count = self.num_batches_tracked if self.training else None   # None: not tracked
         if count is not None and momentum is None:   # cumulative moving average of all batches
-            momentum = 1.0 / (int(count.data) + 1)
+            momentum = 1.0 / (int(count._data) + 1)
         # the running statistics are used in eval, and updated in training, when tracked
         use_batch = self.training or not self.track_running_stats
         lifted = len(shape) == 3      # (N, C, L) -> (N, C, L, 1): batch_norm takes 2-D or 4-D
@@ -88,7 +88,7 @@ class _BatchNorm(Module):
         except ShapeError as e:
             raise ShapeError(f"{type(self).__name__}({self.num_features}): {e}") from None
         if count is not None:
-            count.data[...] += 1
+            count._data[...] += 1
             count._version[0] += 1
         return y.reshape(shape) if lifted else y
 

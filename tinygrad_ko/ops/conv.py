@@ -202,7 +202,7 @@ class MaxPool2d(Function):
                             padding=padding).reshape(n, c, h, w)
 
     def backward_np(ctx, grad):
-        x = ctx.inputs[0].data
+        x = ctx.inputs[0]._data
         kernel, stride, padding, oh, ow = ctx.geometry
         g = np.zeros((kernel[0] * kernel[1], ctx.winner.size), dtype=grad.dtype)
         g[ctx.winner, np.arange(ctx.winner.size)] = grad.reshape(-1)

@@ -198,10 +198,10 @@ class ReLU(Function):
 
     def backward(ctx, grad):
         x, = ctx.inputs
-        return grad * const(x.data > 0, grad.dtype)
+        return grad * const(x._data > 0, grad.dtype)
 
     def backward_np(ctx, grad):
-        return grad * (ctx.inputs[0].data > 0)
+        return grad * (ctx.inputs[0]._data > 0)
 
 
 @register("leaky_relu", sample=unary(avoid=(0.0,), negative_slope=lambda s, _: s.floats(0.0, 0.5)),
@@ -215,7 +215,7 @@ class LeakyReLU(Function):
 
     def backward(ctx, grad):
         x, = ctx.inputs
-        return grad * const(np.where(x.data > 0, 1, ctx.slope), grad.dtype)
+        return grad * const(np.where(x._data > 0, 1, ctx.slope), grad.dtype)
 
 
 def _tie_weight(a, b, pick_a):
@@ -231,7 +231,7 @@ class Maximum(Function):
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        w = _tie_weight(a.data, b.data, np.greater)
+        w = _tie_weight(a._data, b._data, np.greater)
         return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
 
 
@@ -243,7 +243,7 @@ class Minimum(Function):
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        w = _tie_weight(a.data, b.data, np.less)
+        w = _tie_weight(a._data, b._data, np.less)
         return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
 
 
@@ -263,7 +263,7 @@ class Clip(Function):
         return np.clip(x, lo, hi)
 
     def backward(ctx, grad):
-        x = ctx.inputs[0].data
+        x = ctx.inputs[0]._data
         inside = np.ones(x.shape, dtype=bool)
         if ctx.lo is not None:
             inside &= x >= ctx.lo
@@ -289,7 +289,7 @@ class Where(Function):
         return np.where(cond, a, b)
 
     def backward(ctx, grad):
-        cond = ctx.inputs[0].data
+        cond = ctx.inputs[0]._data
         return (None,
                 grad * const(cond, grad.dtype) if ctx.needs_input_grad[1] else None,
                 grad * const(~cond, grad.dtype) if ctx.needs_input_grad[2] else None)

@@ -127,7 +127,7 @@ class CrossEntropy(Function):
         eps = ctx.smooth
         if ctx.index:
             q = np.zeros(shape, dtype=dtype)
-            q[np.arange(shape[0]), target.data] = 1.0
+            q[np.arange(shape[0]), target._data] = 1.0
             return const(q * (1 - eps) + eps / shape[1] if eps else q)
         return target * (1 - eps) + eps / shape[1] if eps else target
 
@@ -172,9 +172,9 @@ def _nll_sample(s):
 @register("nll_loss", sample=_nll_sample)
 def nll_loss(log_probs, target, reduction: str = "mean"):
     """-log_probs[i, target_i], reduced: cross_entropy = nll_loss(log_softmax(z))."""
-    if not _check_targets("nll_loss", log_probs.data, target.data):
+    if not _check_targets("nll_loss", np.asarray(log_probs), np.asarray(target)):
         raise DTypeError("nll_loss: targets must be integer class indices")
-    picked = log_probs[np.arange(log_probs.shape[0]), target.data]
+    picked = log_probs[np.arange(log_probs.shape[0]), np.asarray(target)]
     if reduction not in REDUCTIONS:
         raise OpError(f"nll_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return -(picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum" else picked)
@@ -248,7 +248,7 @@ def _pair_sample(s):
 @register("mse_loss", sample=lambda s: (_pair_sample(s)[0], {"reduction": s.choice(REDUCTIONS)}))
 def mse_loss(input, target, reduction: str = "mean"):
     """mean((input - target)**2);  d/dinput = 2 (input - target) / N."""
-    _check_same_shape("mse_loss", input.data, target.data)
+    _check_same_shape("mse_loss", np.asarray(input), np.asarray(target))
     sq = (input - target) ** 2
     if reduction not in REDUCTIONS:
         raise OpError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -258,5 +258,5 @@ def mse_loss(input, target, reduction: str = "mean"):
 @register("sum_squared_error", sample=_pair_sample)
 def sum_squared_error(y, t):
     """The book's 0.5 * sum((y - t)**2);  d/dy = y - t."""
-    _check_same_shape("sum_squared_error", y.data, t.data)
+    _check_same_shape("sum_squared_error", np.asarray(y), np.asarray(t))
     return 0.5 * ((y - t) ** 2).sum()

@@ -136,9 +136,9 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 elif p.grad.grad_fn is not None:
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad.data))
+                    p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient. ``closure`` (optional) recomputes the loss
@@ -243,7 +243,7 @@ class Optimizer:
             elif v is None:
                 out[k] = None
             else:
-                arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+                arr = np.asarray(v._data if isinstance(v, Tensor) else v)
                 if arr.shape != p.shape or arr.dtype.kind != "f":
                     raise CheckpointError(f"{where}: state '{k}' of parameter {i} has shape "
                                           f"{arr.shape} ({arr.dtype}), the parameter has shape "

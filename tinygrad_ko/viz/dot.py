@@ -106,7 +106,7 @@ def to_dot(*tensors: Tensor, names: NamesArg = None, show_data: bool = False,
         else:
             style = ""
         if show_data or (t.grad_fn is None and not t.requires_grad and t.numel() == 1):
-            lines.append(format_array(t.data, with_shape=False))
+            lines.append(format_array(t._data, with_shape=False))
         nodes.append(_node(tid, lines, style))
         fn = t.grad_fn
         if fn is not None:

@@ -112,7 +112,7 @@ class BackwardTrace:
         if not self.steps:
             self._root = out
             self._lines += [self._eq(f"Backward pass from {out}", value),
-                            self._eq(f"d{out}/d{out}", grad.data, lead="  starting from "), ""]
+                            self._eq(f"d{out}/d{out}", grad._data, lead="  starting from "), ""]
         in_names = [self._tensor_text(t) for t in inputs]
         args = ", ".join(f"{p}={n}" for p, n in zip(input_labels(node, len(inputs)), in_names))
         number = len(self.steps) + 1
@@ -122,20 +122,20 @@ class BackwardTrace:
         lines = [f"step {number}: {out} = {name}({args})",
                  self._row("shapes", f"{shapes} -> {out} {grad.shape}"),
                  self._row("value", self._eq(out, value)),
-                 self._row("upstream", self._eq(f"d{self._root}/d{out}", grad.data) + note),
+                 self._row("upstream", self._eq(f"d{self._root}/d{out}", grad._data) + note),
                  self._row("local derivative", local_rule(node))]
 
-        step = Step(number, name, out, in_names, grad.data.copy(), [])
+        step = Step(number, name, out, in_names, grad._data.copy(), [])
         for t, t_name, r, f in zip(inputs, in_names, raw, final):
             if f is None:
                 why = "it is a constant" if not t.requires_grad else "the op returned none"
                 lines.append(self._row(f"to {t_name}", f"no gradient ({why})"))
                 step.input_grads.append(None)
                 continue
-            g = f.data.copy()  # a copy: .grad may later be changed in place (zero_, optimizers)
+            g = f._data.copy()  # a copy: .grad may later be changed in place (zero_, optimizers)
             step.input_grads.append(g)
             value = self._eq(f"d{self._root}/d{t_name}", g)
-            red = _reduction_text(r.data, g) if r is not None else None
+            red = _reduction_text(r._data, g) if r is not None else None
             if r is None or red is None:
                 lines.append(self._row(f"to {t_name}", value))
             else:  # the input was broadcast in forward, so its gradient is summed back
@@ -165,7 +165,7 @@ class BackwardTrace:
         """A tensor's name; an unnamed one-element constant is shown by its value (the 3 of 3*v)."""
         if (self.names.given(t) is None and t.grad_fn is None and not t.requires_grad
                 and t.numel() == 1):
-            return self._fmt(t.data)
+            return self._fmt(t._data)
         return self.names.name(t)
 
     @staticmethod
