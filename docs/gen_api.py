@@ -27,7 +27,7 @@ MODULES = [
     "tinygrad_ko", "tinygrad_ko.nn", "tinygrad_ko.nn.functional", "tinygrad_ko.nn.init",
     "tinygrad_ko.optim", "tinygrad_ko.optim.lr_scheduler", "tinygrad_ko.data",
     "tinygrad_ko.gradcheck", "tinygrad_ko.testing", "tinygrad_ko.viz", "tinygrad_ko.train",
-    "tinygrad_ko.errors", "tinygrad_ko.registry",
+    "tinygrad_ko.errors", "tinygrad_ko.registry", "tinygrad_ko.cuda", "tinygrad_ko.accelerator",
 ]
 
 # Values cannot carry docstrings: what the public constants are.
@@ -36,6 +36,10 @@ CONSTANTS = {
     "float16": "NumPy dtype float16.", "float32": "NumPy dtype float32 (the default float).",
     "float64": "NumPy dtype float64.", "int32": "NumPy dtype int32.",
     "int64": "NumPy dtype int64 (integer tensors, class labels).", "bool_": "NumPy dtype bool.",
+    "uint8": "NumPy dtype uint8 (images).", "float": "float32, PyTorch's alias (torch.float).",
+    "double": "float64, PyTorch's alias (torch.double).", "half": "float16 (torch.half).",
+    "long": "int64, PyTorch's alias (torch.long).", "int": "int32, PyTorch's alias (torch.int).",
+    "bool": "NumPy dtype bool, PyTorch's alias (torch.bool).",
     "MNIST_FILES": "The four MNIST file names -> SHA-256 of their decompressed content.",
     "MNIST_MIRRORS": "The URLs tried in order to download MNIST.",
     "IDX_IMAGES_MAGIC": "Magic number of an IDX image file (0x00000803).",

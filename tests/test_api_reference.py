@@ -22,7 +22,7 @@ MODULES = [
     "tinygrad_ko", "tinygrad_ko.nn", "tinygrad_ko.nn.functional", "tinygrad_ko.nn.init",
     "tinygrad_ko.optim", "tinygrad_ko.optim.lr_scheduler", "tinygrad_ko.data",
     "tinygrad_ko.gradcheck", "tinygrad_ko.testing", "tinygrad_ko.viz", "tinygrad_ko.train",
-    "tinygrad_ko.errors", "tinygrad_ko.registry",
+    "tinygrad_ko.errors", "tinygrad_ko.registry", "tinygrad_ko.cuda", "tinygrad_ko.accelerator",
 ]
 REGENERATE = "run `python docs/gen_api.py` and commit docs/api.md"
 
@@ -102,7 +102,7 @@ def test_entry_parser_sees_a_missing_name():
 
 # Top-level modules whose public names are re-exported (and documented) under ``tinygrad_ko``.
 INTERNAL = {"tinygrad_ko.autograd", "tinygrad_ko.function", "tinygrad_ko.grad_mode",
-            "tinygrad_ko.ops", "tinygrad_ko.tensor"}
+            "tinygrad_ko.ops", "tinygrad_ko.tensor", "tinygrad_ko.device"}
 
 
 def test_every_top_level_module_is_documented_or_internal():
