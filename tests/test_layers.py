@@ -160,7 +160,7 @@ def test_cross_entropy_matches_the_float64_formula_in_both_layouts(n, c, kind, s
         q = t.astype(np.float64)
     q = (1 - smoothing) * q + smoothing / c
     z64 = z.astype(np.float64)
-    logp = z64 - z64.max(1, keepdims=True)
+    logp = z64 - z64.max(axis=1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(1, keepdims=True))
     per = -(q * logp).sum(1)
     scale = 1.0 / n if reduction == "mean" else 1.0

@@ -76,14 +76,21 @@ NOT_OPS = {
     "backward", "retain_grad", "detach", "requires_grad_",
     # in-place updates (run under no_grad; tested in test_tensor.py)
     "add_", "sub_", "mul_", "div_", "zero_", "fill_", "copy_",
+    "addcmul_", "addcdiv_", "sqrt_", "exp_", "clamp_", "clip_", "normal_", "uniform_",
+    "masked_fill_",   # (these in tests/test_parity_tensor.py)
     # comparisons and integer/boolean results: no gradient by definition
-    "argmax", "argmin", "all", "any", "sign",
+    "argmax", "argmin", "all", "any", "sign", "eq", "ne", "lt", "le", "gt", "ge", "equal",
+    "allclose",
+    # devices (tests/test_parity_tensor.py)
+    "device", "is_cuda", "cpu", "cuda",
 }
 # Convenience spellings that call a registered op through another method (tested via that op).
 ALIASES = {
     "swapaxes": "transpose", "expand": "broadcast_to", "clamp": "clip", "amax": "max",
     "amin": "min", "view": "reshape", "expand_dims": "unsqueeze", "to": "astype", "float": "astype",
-    "double": "astype",
+    "double": "astype", "type": "astype", "long": "astype", "int": "astype", "bool": "astype",
+    "half": "astype", "view_as": "reshape", "reshape_as": "reshape", "t": "transpose",
+    "masked_fill": "where",
 }
 
 

@@ -49,6 +49,13 @@ def test_max_with_dim_returns_values_and_indices():
         assert pred.shape == (batch,)
 
 
+def test_values_indices_pair_is_not_taken_for_numbers():
+    z = tg.randn(2, 2)
+    with pytest.raises(tg.UsageError, match=r"\.values"):
+        z - z.max(1)            # would otherwise stack values and indices into a (2, 2) array
+    np.testing.assert_allclose((z - z.max(1, keepdim=True).values).numpy().max(axis=1), 0.0)
+
+
 def test_max_without_dim_or_with_axis_returns_values():
     x = tg.tensor([[1.0, 5.0], [3.0, 2.0]])
     assert x.max().shape == () and x.max().item() == 5.0 and tg.max(x).item() == 5.0

@@ -76,6 +76,9 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     elif isinstance(data, np.generic):
         arr = np.asarray(data)
     else:
+        if isinstance(data, ValuesIndices):     # z - z.max(1): PyTorch raises too, never mixes them
+            raise UsageError("Tensor: got the (values, indices) pair that max(dim)/min(dim) return; "
+                             "use its .values, or max(axis=...) for the values only")
         try:
             arr = np.asarray(data)
         except ValueError as e:
