@@ -446,6 +446,12 @@ def test_data_is_a_tensor_outside_autograd_sharing_memory():
     assert p._version[0] == v and p.tolist() == [10.0, 4.0]
 
 
+def test_data_of_a_read_only_array_still_writes_through():
+    p = nn.Parameter(np.broadcast_to(np.float32(1.0), (3,)))   # a read-only view
+    p.data.fill_(2.0)
+    assert p.tolist() == [2.0, 2.0, 2.0]
+
+
 def test_sgd_the_pytorch_way_through_data():
     model = nn.Linear(2, 1)
     nn.init.zeros_(model.bias)

@@ -153,6 +153,8 @@ class Tensor:
         through it (``p.data -= lr * p.grad``, ``w.data.normal_(0, 0.02)``) are not seen by the
         graph. ``.numpy()`` gives the NumPy array. Assigning a Tensor (or an array) replaces the
         values, shape and dtype included."""
+        if not self._data.flags.writeable:  # a read-only view: give both a writable copy, so
+            self._data = self._data.copy()  # in-place changes through .data reach this tensor
         return Tensor._wrap(self._data)
 
     @data.setter
