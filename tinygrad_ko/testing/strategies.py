@@ -25,7 +25,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .registry import OpSpec
+from ..registry import OpSpec
 
 GAP = 0.1  # how far inputs stay from kinks (relu at 0...) and from each other (max ties): >> eps
 
