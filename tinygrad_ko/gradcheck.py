@@ -156,6 +156,7 @@ class GradientMismatchError(GradcheckError):
     in total. For second order, ``of_gradient`` is the input whose first-order gradient was
     differentiated (``order == 2``), and ``cotangent`` is j when the derivative that is wrong is
     the one with respect to the output cotangent v_j rather than an input (else None).
+    ``cotangents``: the random v_j, one per output, that weighted the outputs (first order).
     """
 
     def __init__(self, message: str, *, input: int = 0, shape: tuple = (),
@@ -168,6 +169,7 @@ class GradientMismatchError(GradcheckError):
         self.analytic, self.numeric, self.atol, self.rtol = analytic, numeric, atol, rtol
         self.count, self.size, self.order, self.of_gradient = count, size, order, of_gradient
         self.cotangent = cotangent
+        self.cotangents: list[np.ndarray] | None = None
 
 
 def _fail(i: int, shape: tuple, analytic: np.ndarray, numeric: np.ndarray, atol: float,
@@ -201,6 +203,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     """
     rng = np.random.default_rng(seed)
     ins = _Inputs(inputs)
+    vs: list[np.ndarray] = []
     try:
         vs, analytic = _analytic(fn, ins, rng)
         L = lambda: _objective(fn, ins.args, vs)  # noqa: E731
@@ -239,7 +242,9 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
                 numeric = numeric.reshape(t.shape)
                 if not np.allclose(a, numeric, atol=atol, rtol=rtol):
                     raise _fail(i, t.shape, a, numeric, atol, rtol)
-    except GradcheckError:
+    except GradcheckError as e:
+        if isinstance(e, GradientMismatchError) and e.cotangents is None:
+            e.cotangents = vs
         if raise_exception:
             raise
         return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from hypothesis import given
+from hypothesis import Phase, given
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 
@@ -64,15 +64,21 @@ def _identifier(name: str) -> str:
 
 def _settings(user: Settings | None) -> Settings:
     """The active hypothesis profile (a loaded one, ``--hypothesis-profile``, or the user's
-    ``settings``); numerical gradients are slow by design, so no deadline unless one is given."""
+    ``settings``). Numerical gradients are slow by design: no deadline. The report names the input
+    and the values, so neither hypothesis's reproduce-blob nor its 'explain' phase (lines of the
+    library's own code) is added to it. A ``settings`` given to check_op is used as it is."""
     if user is not None:
         return user
-    return Settings(Settings.default, deadline=None, print_blob=False)
+    phases = [p for p in Settings.default.phases if p != Phase.explain]
+    return Settings(Settings.default, deadline=None, print_blob=False, phases=phases)
 
 
 def _run(t: Target, check: str, strategy: st.SearchStrategy, conf: Settings,
          expected: type[BaseException] = TinygradError, case: int = 0) -> None:
+    __tracebackhide__ = True
+
     def test(inputs: tuple[tuple, dict]) -> None:
+        __tracebackhide__ = True
         args, kwargs = inputs
         run_check(t, check, args, kwargs, expected, source=SHRUNK)
 
@@ -108,6 +114,7 @@ def check_op(op: Any, sample: Any = None, *, checks: Sequence[str] | None = None
     settings: hypothesis settings; default: the loaded profile (``--hypothesis-profile``,
     ``settings.load_profile``, ``register_profiles()``) without a deadline.
     """
+    __tracebackhide__ = True
     t = resolve(op, sample, second_order=second_order, eps=eps, atol=atol, rtol=rtol)
     chosen = select(t, checks, invalid)
     conf = _settings(settings)
@@ -144,6 +151,7 @@ def op_tests(op: Any, sample: Any = None, *, checks: Sequence[str] | None = None
 
     def make(check: str) -> Callable[[Any], None]:
         def test(self: Any) -> None:
+            __tracebackhide__ = True
             check_op(t, checks=[check], invalid=invalid, settings=settings)
         test.__name__ = test.__qualname__ = f"test_{check}"
         test.__doc__ = f"{t.name}: {TITLES[check]}."
