@@ -4,7 +4,8 @@ import pytest
 
 import tinygrad_ko as tg
 from tinygrad_ko import Tensor
-from tinygrad_ko.gradcheck import gradcheck, gradgradcheck, numerical_diff, numerical_gradient
+from tinygrad_ko.gradcheck import (GradientMismatchError, gradcheck, gradgradcheck, numerical_diff,
+                                  numerical_gradient)
 
 
 def test_numerical_diff_book_example():
@@ -33,9 +34,9 @@ def test_numerical_gradient_through_a_model_that_reads_x_in_place():
 
 def test_gradcheck_passes_and_restores_tensors():
     W = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
-    before = W.data
+    before = W._data
     assert gradcheck(lambda w, x: (x @ w).tanh(), [W, np.ones((4, 2))])
-    assert W.data is before and W.dtype == np.float32 and W.grad is None
+    assert W._data is before and W.dtype == np.float32 and W.grad is None
 
 
 def test_gradcheck_perturbs_non_c_ordered_inputs():
@@ -46,7 +47,7 @@ def test_gradcheck_perturbs_non_c_ordered_inputs():
     x = np.asfortranarray(rng.standard_normal((4, 2)))
     for fast in (False, True):
         assert gradcheck(lambda w, x_: (w @ x_).tanh(), [W, x], fast_mode=fast)
-    assert W.data.flags.f_contiguous and not W.data.flags.c_contiguous   # restored as it was
+    assert W._data.flags.f_contiguous and not W._data.flags.c_contiguous   # restored as it was
 
 
 def test_gradcheck_rejects_nan_and_inf_inputs():
@@ -102,7 +103,7 @@ def test_gradgradcheck_catches_wrong_second_derivative():
 
         def backward(ctx, grad):
             (x,) = ctx.inputs
-            return grad * Tensor(2 * x.data)
+            return grad * Tensor(2 * x.numpy())
     x = np.array([1.0, -2.0])
     assert gradcheck(lambda t: DetachedSquare.apply(t), [x])
     with pytest.raises(tg.GradcheckError):
@@ -122,3 +123,51 @@ def test_fast_mode_on_a_40k_parameter_net():
         logp = ((x @ W1 + b1).tanh() @ W2 + b2).log_softmax(-1)
         return -logp[np.arange(20), t].mean()
     assert gradcheck(loss, params, fast_mode=True)
+
+
+def test_a_mismatch_carries_where_and_how_much():
+    """GradientMismatchError: the input, the worst element, both values, tolerances, the count,
+    and the random cotangents (so a scalar output's gradient can be read without the weight)."""
+    from tinygrad_ko.function import Function
+
+    class Off(Function):
+        def forward(ctx, x):
+            return x * 1.0
+
+        def backward(ctx, grad):
+            return grad * Tensor(np.array([1.0, 1.0, 3.0]))   # wrong at index 2 only
+    with pytest.raises(GradientMismatchError) as info:
+        gradcheck(lambda y, x: Off.apply(x) * 1.0, [3, np.array([0.5, 1.0, 2.0])])
+    e = info.value
+    assert (e.input, e.shape, e.index, e.count, e.size, e.order) == (1, (3,), (2,), 1, 3, 1)
+    v = e.cotangents[0][2]
+    assert e.analytic == pytest.approx(3 * v) and e.numeric == pytest.approx(v, rel=1e-6)
+    assert (e.atol, e.rtol) == (1e-5, 1e-3) and isinstance(e, tg.GradcheckError)
+    assert "disagree for input 1 (shape (3,)) at index (2,)" in str(e)
+    with pytest.raises(GradientMismatchError) as fast:
+        gradcheck(lambda x: Off.apply(x), [np.array([0.5, 1.0, 2.0])], fast_mode=True)
+    assert fast.value.index is None and "fast mode" in str(fast.value)
+
+
+def test_gradgradcheck_names_the_first_order_gradient_that_is_wrong():
+    """With several inputs, the combined second-order check is narrowed down: which input's
+    first-order gradient is wrong, differentiated with respect to which input."""
+    from tinygrad_ko.function import Function
+
+    class HalfDetached(Function):
+        """x * y; the gradient for x keeps its graph, the one for y is cut from it."""
+        def forward(ctx, x, y):
+            return x * y
+
+        def backward(ctx, grad):
+            x, y = ctx.inputs
+            return grad * y, grad * Tensor(x.numpy())
+    xs = [np.array([1.0, 2.0]), np.array([3.0, -1.0])]
+    assert gradcheck(HalfDetached.apply, xs)
+    with pytest.raises(GradientMismatchError) as info:
+        gradgradcheck(HalfDetached.apply, xs)
+    e = info.value
+    assert (e.order, e.of_gradient, e.input, e.cotangent) == (2, 1, 0, None)
+    assert str(e).startswith("gradgradcheck (second derivatives): the gradient of input 1 (first "
+                             "order, recorded with create_graph=True), differentiated with "
+                             "respect to input 0 (shape (2,)) at index (")
