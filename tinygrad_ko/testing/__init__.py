@@ -29,6 +29,7 @@ from .runner import check_op, inputs_strategy, op_tests
 from .strategies import (GAP, HypothesisSampler, broadcastable_shapes, float_arrays, op_inputs,
                          register_profiles, shapes)
 
-__all__ = ["check_op", "op_tests", "check_inputs", "OpCheckError", "CHECKS", "inputs_strategy",
+# CHECKS (the check names) is importable too; not in __all__, as a constant has no docstring
+__all__ = ["check_op", "op_tests", "check_inputs", "OpCheckError", "inputs_strategy",
            "format_value", "shapes", "broadcastable_shapes", "float_arrays", "HypothesisSampler",
            "op_inputs", "register_profiles", "GAP"]

@@ -106,7 +106,8 @@ def check_op(op: Any, sample: Any = None, *, checks: Sequence[str] | None = None
     ``Sampler`` returning ``(args, kwargs)`` (the registry's ``unary()``, ``binary()``... or your
     own), a hypothesis strategy of inputs, or a list of strategies, one per input. NumPy float
     arrays are the differentiated inputs; pass a ``Tensor`` to keep an input fixed (targets).
-    checks: which checks to run (default: all that apply; see ``CHECKS``).
+    checks: which checks to run (default: all that apply): 'first_order', 'second_order',
+    'float32', 'backward_np', 'errors' (``tinygrad_ko.testing.CHECKS``).
     invalid: inputs that must raise an error: a sample, ``(sample, ErrorClass)``, or a list of
     them (the default class is ``TinygradError``); runs the 'errors' check.
     second_order, eps, atol, rtol: replace the registry entry's values (defaults: True, 1e-6,
@@ -134,12 +135,12 @@ def op_tests(op: Any, sample: Any = None, *, checks: Sequence[str] | None = None
              atol: float | None = None, rtol: float | None = None,
              settings: Settings | None = None) -> type:
     """A pytest test class with one test per check (``test_first_order``, ``test_second_order``,
-    ``test_float32``...), each running ``check_op``. Assign it to a ``Test...`` name in a test file::
+    ``test_float32``...), each running ``check_op`` with these arguments (checked here, at import).
+
+    Assign it to a ``Test...`` name in a test file and pytest collects its tests (``-k``, ``-x``,
+    ``--hypothesis-profile`` and the rest apply)::
 
         TestSoftplus = op_tests(Softplus, sample=unary(-3.0, 3.0))
-
-    and pytest collects its tests (``-k``, ``-x``, ``--hypothesis-profile`` and the rest apply).
-    The arguments are those of ``check_op``; they are checked here, at import.
     """
     t = resolve(op, sample, second_order=second_order, eps=eps, atol=atol, rtol=rtol)
     chosen = select(t, checks, invalid)
