@@ -85,7 +85,8 @@ def test_sample_forms(monkeypatch):
     check_op(f, sample=st.tuples(st.tuples(float_arrays((2,))), st.just({"scale": 3.0})),
              settings=FEW, checks=["first_order"])
     assert seen[-1] == ((2,), 3.0)
-    check_op(f, sample=[float_arrays((3,)), float_arrays((3,))], settings=FEW, checks=["first_order"])
+    check_op(f, sample=[float_arrays((3,)), float_arrays((3,))], settings=FEW,
+             checks=["first_order"])
     assert seen[-1] == ((3,), 1.0)
 
 
@@ -130,10 +131,12 @@ def test_first_order_report_names_input_element_values_and_tolerances():
     # hypothesis shrank it: a 0-d input (x = 0 has gradient 0 both ways, so the smallest is +-1)
     assert e.inputs[0].shape == () and abs(e.inputs[0].item()) == 1.0
     for part in ("HalfSquare: first-order gradients", "smallest failing input",
-                 "input 0: float64 array, shape ()", "np.array(", "worst element: input 0 at index ()",
+                 "input 0: float64 array, shape ()", "np.array(",
+                 "worst element: input 0 at index ()",
                  "analytic (backprop):", "numeric (central differences):",
                  "atol + rtol*|numeric| = 1e-05 + 0.001*", "1 of 1 element(s) out of tolerance",
-                 "d output / d input is ", "reproduce: tinygrad_ko.testing.check_inputs(HalfSquare"):
+                 "d output / d input is ",
+                 "reproduce: tinygrad_ko.testing.check_inputs(HalfSquare"):
         assert part in text, part
     # the scalar line undoes the random weight: x and 2x
     a, n = e.mismatch.analytic, e.mismatch.numeric

@@ -62,7 +62,7 @@ class Target:
 
     def applicable(self, invalid: Any = None) -> list[str]:
         """The checks that apply to this op (all of them, less what it does not have)."""
-        has_np = self.function is not None and getattr(self.function, "backward_np", None) is not None
+        has_np = getattr(self.function, "backward_np", None) is not None
         return [c for c in CHECKS if (c != "second_order" or self.second_order)
                 and (c != "backward_np" or has_np) and (c != "errors" or invalid is not None)]
 
@@ -165,8 +165,8 @@ def run_check(t: Target, check: str, args: tuple, kwargs: dict,
         except Exception as e:  # noqa: BLE001 (the op crashed on a valid input: say so, with it,
             # and keep the traceback: it points into the op's code)
             what = "a NumPy RuntimeWarning" if isinstance(e, RuntimeWarning) else type(e).__name__
-            raise _report(t, check, args, kwargs,
-                          [f"{t.name} raised {what} on this valid input: {e}"], source=source) from e
+            lines = [f"{t.name} raised {what} on this valid input: {e}"]
+            raise _report(t, check, args, kwargs, lines, source=source) from e
 
 
 def _first_order(t: Target, args: tuple, kwargs: dict) -> None:
@@ -179,11 +179,12 @@ def _second_order(t: Target, args: tuple, kwargs: dict) -> None:
 
 
 def _tensors(args: tuple, float_dtype: Any = None) -> list[Any]:
-    """Float arrays become Tensors that require grad (cast to ``float_dtype`` if given), other
-    arrays constant Tensors; float Tensors are cast too; everything else is passed through."""
+    """Float arrays become Tensors that require grad (cast to ``float_dtype`` if given), int and
+    bool arrays constant Tensors; float Tensors are cast too; everything else (strings, numbers,
+    arrays of other dtypes: maybe an invalid input) is passed as it is, as a user would."""
     out: list[Any] = []
     for a in args:
-        if isinstance(a, np.ndarray):
+        if isinstance(a, np.ndarray) and a.dtype.kind in "biuf":
             f = a.dtype.kind == "f"
             out.append(Tensor(a.astype(float_dtype) if f and float_dtype else a, requires_grad=f))
         elif isinstance(a, Tensor) and a.dtype.kind == "f" and float_dtype:
@@ -229,12 +230,12 @@ def _backward_np(t: Target, args: tuple, kwargs: dict) -> None:
     for create_graph in (False, True):   # False runs backward_np, True the Tensor backward
         xs = _tensors(args)
         outs = _outputs(t.call(*xs, **kwargs))
-        targets = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+        positions = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+        targets = [xs[i] for i in positions]
         rng = np.random.default_rng(0)
         cots = [Tensor(rng.standard_normal(o.shape), dtype=o.dtype) for o in outs]
         gs = grad(outs, targets, cots, create_graph=create_graph, allow_unused=True)
         grads.append([np.zeros(x.shape) if g is None else g._data for x, g in zip(targets, gs)])
-    positions = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     for i, fast, ref in zip(positions, *grads):
         if not np.allclose(fast, ref, rtol=BACKWARD_NP_TOL, atol=BACKWARD_NP_TOL):
             k = np.unravel_index(int(np.argmax(np.abs(fast - ref))), ref.shape) if ref.ndim else ()
@@ -247,8 +248,9 @@ def _backward_np(t: Target, args: tuple, kwargs: dict) -> None:
 
 
 def _errors(t: Target, args: tuple, kwargs: dict, expected: type[BaseException]) -> None:
+    xs = _tensors(args)
     try:
-        out = t.call(*_tensors(args), **kwargs)
+        out = t.call(*xs, **kwargs)
     except expected as e:
         if not str(e):
             raise _Failed(f"{t.name} raised {type(e).__name__} with an empty message") from e
@@ -256,10 +258,10 @@ def _errors(t: Target, args: tuple, kwargs: dict, expected: type[BaseException])
     except Exception as e:  # noqa: BLE001
         what = "a NumPy RuntimeWarning" if isinstance(e, RuntimeWarning) else type(e).__name__
         raise _Failed(f"{t.name} raised {what} on this invalid input, not "
-                           f"{expected.__name__}: {e}") from e
+                      f"{expected.__name__}: {e}") from e
     shape = getattr(out, "shape", type(out).__name__)
     raise _Failed(f"{t.name} accepted this invalid input (returned {shape}) instead of "
-                       f"raising {expected.__name__}")
+                  f"raising {expected.__name__}")
 
 
 # -- the report ----------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def _run(t: Target, check: str, strategy: st.SearchStrategy, conf: Settings,
         args, kwargs = inputs
         run_check(t, check, args, kwargs, expected, source=SHRUNK)
 
-    # hypothesis names the test in its report ("Falsifying example: check_softplus_first_order(...)")
+    # hypothesis names the test in its report ("Failing test case: check_Softplus_first_order")
     test.__name__ = test.__qualname__ = f"check_{_identifier(t.name)}_{check}"
     wrapped = conf(given(inputs=strategy)(test))
     # each op and check gets its own entry in hypothesis's example database (and, derandomized,

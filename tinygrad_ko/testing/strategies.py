@@ -3,7 +3,7 @@
     shapes()                     array shapes, small enough for numerical gradients
     broadcastable_shapes(n)      n shapes NumPy can broadcast together (different ranks included)
     float_arrays(shape, ...)     well-conditioned float64 arrays, kept away from kinks and poles
-    HypothesisSampler(draw)      the registry's ``Sampler`` on hypothesis: what ``sample`` functions get
+    HypothesisSampler(draw)      the registry's ``Sampler`` on hypothesis (what ``sample`` gets)
     op_inputs(spec)              valid inputs for a registry op, drawn by the op's own ``sample``
     register_profiles()          the 'fast' and 'thorough' profiles
 
