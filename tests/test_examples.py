@@ -144,3 +144,36 @@ def test_benchmark_book_and_tinygrad_take_the_same_training_step():
         np.testing.assert_allclose(book.params[f"W{k}"], fused.params[0][k - 1], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(book.params[f"b{k}"], fused.params[1][k - 1], rtol=1e-5, atol=1e-6)
     assert not np.allclose(book.params["W1"], weights[0][0].T)   # the step did change the weights
+
+
+def test_property_test_your_op_passes(monkeypatch):
+    """The example's tests, run here: Softplus's class and the loss's test pass; the broken op
+    only exists with TG_SHOW_BROKEN=1."""
+    monkeypatch.delenv("TG_SHOW_BROKEN", raising=False)
+    mod = load("property_test_your_op")
+    assert not hasattr(mod, "TestMSELossBroken")
+    tests = sorted(n for n in vars(mod.TestSoftplus) if n.startswith("test_"))
+    assert tests == ["test_first_order", "test_float32", "test_second_order"]
+    for n in tests:
+        getattr(mod.TestSoftplus(), n)()
+    mod.test_cross_entropy()
+
+
+def test_property_test_your_op_shows_the_broken_report():
+    """``TG_SHOW_BROKEN=1 python -m pytest examples/property_test_your_op.py``: the broken op fails
+    with the report (the input, the worst element, the two values, the tolerances)."""
+    import subprocess
+    root = os.path.dirname(EXAMPLES)
+    env = dict(os.environ, TG_SHOW_BROKEN="1", PYTHONPATH=root)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                        os.path.join(EXAMPLES, "property_test_your_op.py")],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "1 failed, 4 passed" in out, out
+    assert "FAILED examples/property_test_your_op.py::TestMSELossBroken::test_first_order" in out
+    for part in ("MSELossBroken: first-order gradients", "worst element: input 0",
+                 "analytic (backprop):", "numeric (central differences):"):
+        assert part in out, part
+    import re
+    m = re.search(r"d output / d input is (\S+) by backprop, (\S+) numerically", out)
+    assert m and float(m[2]) == pytest.approx(2 * float(m[1]))     # the missing factor of 2

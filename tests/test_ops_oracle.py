@@ -1,56 +1,34 @@
 """Every registered op, first and second order, against the numerical-gradient oracle, on inputs
-drawn by the op's own ``sample`` (random shapes, broadcasting included)."""
+drawn by the op's own ``sample`` (random shapes, broadcasting included).
+
+The checks are those a user runs on their own ops: ``tinygrad_ko.testing.check_op`` (one
+implementation; its own tests are in tests/test_testing_public.py)."""
 import inspect
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import tinygrad_ko as tg
 from tinygrad_ko.function import Function
-from tinygrad_ko.gradcheck import gradcheck, gradgradcheck
 from tinygrad_ko.registry import REGISTRY
-from tinygrad_ko.testing import op_inputs
+from tinygrad_ko.testing import check_op
 
 OPS = sorted(REGISTRY)
 
 
-def _check(spec, data, second_order):
-    args, kwargs = data.draw(op_inputs(spec), label="inputs")
-    fn = lambda *xs: spec(*xs, **kwargs)  # noqa: E731
-    check = gradgradcheck if second_order else gradcheck
-    assert check(fn, list(args), eps=spec.eps, atol=spec.atol, rtol=spec.rtol)
-
-
 @pytest.mark.parametrize("name", OPS)
-@given(data=st.data())
-def test_first_order(name, data):
-    _check(REGISTRY[name], data, second_order=False)
+def test_first_order(name):
+    check_op(name, checks=["first_order"])
 
 
 @pytest.mark.parametrize("name", [n for n in OPS if REGISTRY[n].second_order])
-@given(data=st.data())
-def test_second_order(name, data):
-    _check(REGISTRY[name], data, second_order=True)
+def test_second_order(name):
+    check_op(name, checks=["second_order"])
 
 
 @pytest.mark.parametrize("name", OPS)
-@given(data=st.data())
-def test_float32_in_float32_out(name, data):
+def test_float32_in_float32_out(name):
     """float32 inputs give float32 outputs and float32 gradients: nothing upcasts to float64."""
-    spec = REGISTRY[name]
-    args, kwargs = data.draw(op_inputs(spec), label="inputs")
-    if kwargs.get("dtype") == "float64":
-        return  # the cast op to float64 is meant to change the dtype
-    xs = [tg.Tensor(a.astype(np.float32), requires_grad=True) if a.dtype.kind == "f" else
-          tg.Tensor(a) if isinstance(a, np.ndarray) else a for a in args]
-    out = spec(*xs, **kwargs)
-    assert out.dtype == np.float32, f"{name} returned {out.dtype}"
-    out.backward(tg.Tensor(np.ones(out.shape, dtype=np.float32)))
-    for x in xs:
-        if isinstance(x, tg.Tensor) and x.requires_grad and x.grad is not None:
-            assert x.grad.dtype == np.float32, f"{name}: gradient is {x.grad.dtype}"
+    check_op(name, checks=["float32"])
 
 
 def _all_functions(cls=Function):
@@ -115,19 +93,7 @@ def test_registry_names_match_functions():
 
 @pytest.mark.parametrize("name", [n for n in OPS if REGISTRY[n].function is not None
                                   and REGISTRY[n].function.backward_np is not None])
-@given(data=st.data())
-def test_fast_backward_matches_tensor_backward(name, data):
+def test_fast_backward_matches_tensor_backward(name):
     """Ops with a NumPy backward (for speed) agree with their Tensor backward, which is the one
     create_graph=True differentiates: the first-order oracle runs one, the second-order the other."""
-    spec = REGISTRY[name]
-    args, kwargs = data.draw(op_inputs(spec), label="inputs")
-    grads = []
-    for create_graph in (False, True):
-        xs = [tg.Tensor(a, requires_grad=a.dtype.kind == "f") if isinstance(a, np.ndarray) else a
-              for a in args]
-        out = spec(*xs, **kwargs)
-        cot = np.random.default_rng(0).standard_normal(out.shape)
-        out.backward(tg.Tensor(cot), create_graph=create_graph)
-        grads.append([x.grad.numpy() for x in xs if isinstance(x, tg.Tensor) and x.requires_grad])
-    for fast, ref in zip(*grads):
-        np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
+    check_op(name, checks=["backward_np"])

@@ -146,18 +146,47 @@ def _analytic(fn: Callable[..., Any], ins: _Inputs, rng: np.random.Generator
     return vs, analytic
 
 
+class GradientMismatchError(GradcheckError):
+    """Backprop and the numerical gradient disagree; the attributes say where and by how much.
+
+    input: the position of the input in ``inputs`` (for second order, in ``inputs + cotangents``:
+    positions from ``len(inputs)`` on are the output cotangents v); shape: its shape; index: the
+    worst element (None in fast mode, which compares directional derivatives); analytic / numeric:
+    the two values there; atol / rtol: the tolerances; count / size: elements out of tolerance and
+    in total. For second order, ``of_gradient`` is the input whose first-order gradient was
+    differentiated (``order == 2``), and ``cotangent`` is j when the derivative that is wrong is
+    the one with respect to the output cotangent v_j rather than an input (else None).
+    ``cotangents``: the random v_j, one per output, that weighted the outputs (first order).
+    """
+
+    def __init__(self, message: str, *, input: int = 0, shape: tuple = (),
+                 index: tuple | None = None, analytic: float = float("nan"),
+                 numeric: float = float("nan"), atol: float = 0.0, rtol: float = 0.0,
+                 count: int = 1, size: int = 1, order: int = 1,
+                 of_gradient: int | None = None, cotangent: int | None = None) -> None:
+        super().__init__(message)
+        self.input, self.shape, self.index = input, tuple(shape), index
+        self.analytic, self.numeric, self.atol, self.rtol = analytic, numeric, atol, rtol
+        self.count, self.size, self.order, self.of_gradient = count, size, order, of_gradient
+        self.cotangent = cotangent
+        self.cotangents: list[np.ndarray] | None = None
+
+
 def _fail(i: int, shape: tuple, analytic: np.ndarray, numeric: np.ndarray, atol: float,
-          rtol: float, what: str = "") -> GradcheckError:
+          rtol: float) -> GradientMismatchError:
     excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
     excess = np.where(np.isnan(excess), np.inf, excess)
     worst = np.unravel_index(int(np.argmax(excess)), analytic.shape) if analytic.ndim else ()
+    worst = tuple(int(k) for k in worst)
     a, n = analytic[worst] + 0.0, numeric[worst] + 0.0  # + 0.0 turns -0.0 into 0.0 for printing
     count = int(np.sum(excess > 0))
-    return GradcheckError(
-        f"gradcheck{what}: backprop and the numerical gradient disagree for input {i} (shape "
-        f"{shape}) at index {tuple(int(k) for k in worst)}: analytic {a:.8g}, numeric {n:.8g} "
+    return GradientMismatchError(
+        f"gradcheck: backprop and the numerical gradient disagree for input {i} (shape "
+        f"{shape}) at index {worst}: analytic {a:.8g}, numeric {n:.8g} "
         f"(|diff| {abs(a - n):.3g} > atol + rtol*|numeric| = {atol + rtol * abs(n):.3g}); "
-        f"{count} element(s) out of tolerance")
+        f"{count} element(s) out of tolerance", input=i, shape=shape, index=worst,
+        analytic=float(a), numeric=float(n), atol=atol, rtol=rtol, count=count,
+        size=int(analytic.size))
 
 
 def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
@@ -174,6 +203,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     """
     rng = np.random.default_rng(seed)
     ins = _Inputs(inputs)
+    vs: list[np.ndarray] = []
     try:
         vs, analytic = _analytic(fn, ins, rng)
         L = lambda: _objective(fn, ins.args, vs)  # noqa: E731
@@ -192,11 +222,13 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
                     numeric = (lp - lm) / (2 * eps)
                     analytic_dir = float(np.dot(a.reshape(-1), u))
                     if not abs(analytic_dir - numeric) <= atol + rtol * abs(numeric):
-                        raise GradcheckError(
+                        raise GradientMismatchError(
                             f"gradcheck (fast mode): the directional derivative of input {i} "
                             f"(shape {t.shape}) along a random direction is {analytic_dir:.8g} by "
                             f"backprop but {numeric:.8g} numerically; run with fast_mode=False to "
-                            f"find the element")
+                            f"find the element", input=i, shape=t.shape, index=None,
+                            analytic=analytic_dir, numeric=float(numeric), atol=atol, rtol=rtol,
+                            size=int(flat.size))
             else:
                 numeric = np.zeros(flat.size)
                 for k in range(flat.size):
@@ -210,7 +242,9 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
                 numeric = numeric.reshape(t.shape)
                 if not np.allclose(a, numeric, atol=atol, rtol=rtol):
                     raise _fail(i, t.shape, a, numeric, atol, rtol)
-    except GradcheckError:
+    except GradcheckError as e:
+        if isinstance(e, GradientMismatchError) and e.cotangents is None:
+            e.cotangents = vs
         if raise_exception:
             raise
         return False
@@ -245,15 +279,53 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
         # an input the gradient does not depend on (e.g. relu: g * mask) contributes a zero
         return tuple(g if g is not None else Tensor(np.zeros(t.shape)) for g, t in zip(gs, targets))
 
+    extended = args + vs
     try:
-        return gradcheck(first_derivative, args + vs, eps=eps, atol=atol, rtol=rtol,
+        return gradcheck(first_derivative, extended, eps=eps, atol=atol, rtol=rtol,
                          raise_exception=True, fast_mode=fast_mode, seed=seed)
+    except GradientMismatchError as e:
+        if not raise_exception:
+            return False
+        raise _second_order_error(e, first_derivative, extended, positions, n_args,
+                                  dict(eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
+                                       seed=seed)) from None
     except GradcheckError as e:
         if not raise_exception:
             return False
-        raise GradcheckError(
-            f"gradgradcheck (second derivatives, of the map (inputs, v) -> d<v, fn(inputs)>/d inputs;"
-            f" inputs {len(args)} and up are the cotangents v): {e}") from None
+        raise GradcheckError(f"gradgradcheck (second derivatives): {e}") from None
 
 
-__all__ = ["numerical_diff", "numerical_gradient", "gradcheck", "gradgradcheck", "GradcheckError"]
+def _second_order_error(e: GradientMismatchError, first_derivative: Callable[..., Any],
+                        extended: list[Any], positions: list[int], n_args: int,
+                        options: dict[str, Any]) -> GradientMismatchError:
+    """The combined check failed; find which first-order gradient is wrong by checking each one
+    alone, and say so (the combined check weights all of them with random cotangents)."""
+    found, j = e, 0
+    if len(positions) > 1:
+        for j in range(len(positions)):
+            try:
+                gradcheck(lambda *a, j=j: first_derivative(*a)[j], extended, **options)
+            except GradientMismatchError as ej:
+                found = ej
+                break
+        else:  # each is right alone: only their combination fails (should not happen)
+            found, j = e, -1
+    of = positions[j] if j >= 0 else None
+    i = found.input
+    wrt = (f"input {i} (shape {found.shape})" if i < n_args else
+           f"the output cotangent v{i - n_args} (shape {found.shape}; the first-order gradient "
+           f"must be linear in it)")
+    where = "along a random direction" if found.index is None else f"at index {found.index}"
+    grad_of = (f"the gradient of input {of}" if of is not None else "the first-order gradients")
+    a, n = found.analytic, found.numeric
+    return GradientMismatchError(
+        f"gradgradcheck (second derivatives): {grad_of} (first order, recorded with "
+        f"create_graph=True), differentiated with respect to {wrt} {where}: analytic {a:.8g}, "
+        f"numeric {n:.8g} (|diff| {abs(a - n):.3g} > atol + rtol*|numeric| = "
+        f"{found.atol + found.rtol * abs(n):.3g}); {found.count} element(s) out of tolerance",
+        input=i, shape=found.shape, index=found.index, analytic=a, numeric=n, atol=found.atol,
+        rtol=found.rtol, count=found.count, size=found.size, order=2, of_gradient=of,
+        cotangent=i - n_args if i >= n_args else None)
+
+__all__ = ["numerical_diff", "numerical_gradient", "gradcheck", "gradgradcheck", "GradcheckError",
+           "GradientMismatchError"]

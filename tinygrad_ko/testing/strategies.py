@@ -3,9 +3,12 @@
     shapes()                     array shapes, small enough for numerical gradients
     broadcastable_shapes(n)      n shapes NumPy can broadcast together (different ranks included)
     float_arrays(shape, ...)     well-conditioned float64 arrays, kept away from kinks and poles
+    HypothesisSampler(draw)      the registry's ``Sampler`` on hypothesis (what ``sample`` gets)
     op_inputs(spec)              valid inputs for a registry op, drawn by the op's own ``sample``
+    register_profiles()          the 'fast' and 'thorough' profiles
 
-Test your own function against the oracle::
+For a whole op, ``check_op`` / ``op_tests`` (tinygrad_ko.testing) use these and run every check.
+For a quick property of your own::
 
     from hypothesis import given
     from tinygrad_ko.testing import float_arrays, shapes
@@ -25,7 +28,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .registry import OpSpec
+from ..registry import OpSpec
 
 GAP = 0.1  # how far inputs stay from kinks (relu at 0...) and from each other (max ties): >> eps
 
@@ -147,13 +150,19 @@ def op_inputs(draw: Callable[[st.SearchStrategy], Any], spec: OpSpec) -> tuple[t
     return spec.sample(HypothesisSampler(draw))
 
 
-def register_profiles() -> None:
-    """'fast' (the default, CI) and 'thorough' (many more examples): select with the environment
-    variable TINYGRAD_KO_PROFILE=thorough."""
+def register_profiles(load: bool = True) -> None:
+    """Register the hypothesis profiles tinygrad_ko's tests use: 'fast' (12 examples per test,
+    derandomized: the same inputs on every run, for CI) and 'thorough' (300 random examples).
+
+    With ``load``, also load one, unless a profile is loaded already (pytest's
+    ``--hypothesis-profile``, or your own ``settings.load_profile``): the one the environment
+    variable TINYGRAD_KO_PROFILE names, default 'fast'. Call it from conftest.py or at the top of a
+    test file; ``pytest --hypothesis-profile thorough`` still wins either way."""
     settings.register_profile("fast", max_examples=12, deadline=None, derandomize=True,
                               print_blob=True)
     settings.register_profile("thorough", max_examples=300, deadline=None, print_blob=True)
-    settings.load_profile(os.environ.get("TINYGRAD_KO_PROFILE", "fast"))
+    if load and settings.get_current_profile_name() == "default":
+        settings.load_profile(os.environ.get("TINYGRAD_KO_PROFILE", "fast"))
 
 
 __all__ = ["shapes", "broadcastable_shapes", "float_arrays", "HypothesisSampler", "op_inputs",
