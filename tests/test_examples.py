@@ -93,9 +93,22 @@ def test_mnist_smoke(model, tmp_path, capsys):
                               "--no-progress"])
     h = out["history"]
     assert len(h["val_acc"]) == 1 and 0.0 <= h["val_acc"][0] <= 1.0 and np.isfinite(h["loss"][0])
+    assert 0.0 <= out["test"]["acc"] <= 1.0 and np.isfinite(out["test"]["loss"])
     assert os.path.exists(out["checkpoint"])
     text = capsys.readouterr().out
-    assert "test accuracy:" in text and "epoch 1/1" in text
+    assert "validation accuracy:" in text and "test accuracy:" in text and "epoch 1/1" in text
+    # the validation images are the last training images, never the test set
+    assert "train (512, " in text and "validation (512, " in text and "test (200, " in text
+
+
+@needs_mnist
+def test_mnist_validation_comes_from_the_training_set(tmp_path, capsys):
+    load("mnist").main(["--val-size", "5000", "--subset", "300", "--test-subset", "100",
+                        "--epochs", "1", "--max-steps", "1", "--out-dir", str(tmp_path),
+                        "--no-progress"])
+    assert "train (300, 784), validation (300, 784), test (100, 784)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load("mnist").main(["--val-size", "60000", "--out-dir", str(tmp_path)])
 
 
 def test_benchmark_smoke(capsys, monkeypatch):
