@@ -23,7 +23,8 @@ def load(name):
 
 
 @pytest.mark.parametrize("name", ["mnist", "logistic_regression", "gradient_descent",
-                                  "gradient_check", "chain_rule", "fur_and_wings", "benchmark"])
+                                  "gradient_check", "chain_rule", "fur_and_wings", "benchmark",
+                                  "simple_convnet"])
 def test_help(name, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", [name, "--help"])
     with pytest.raises(SystemExit) as e:
@@ -93,9 +94,48 @@ def test_mnist_smoke(model, tmp_path, capsys):
                               "--no-progress"])
     h = out["history"]
     assert len(h["val_acc"]) == 1 and 0.0 <= h["val_acc"][0] <= 1.0 and np.isfinite(h["loss"][0])
+    assert 0.0 <= out["test"]["acc"] <= 1.0 and np.isfinite(out["test"]["loss"])
     assert os.path.exists(out["checkpoint"])
     text = capsys.readouterr().out
-    assert "test accuracy:" in text and "epoch 1/1" in text
+    assert "validation accuracy:" in text and "test accuracy:" in text and "epoch 1/1" in text
+    # the validation images are the last training images, never the test set
+    assert "train (512, " in text and "validation (512, " in text and "test (200, " in text
+
+
+@needs_mnist
+def test_mnist_validation_comes_from_the_training_set(tmp_path, capsys):
+    load("mnist").main(["--val-size", "5000", "--subset", "300", "--test-subset", "100",
+                        "--epochs", "1", "--max-steps", "1", "--out-dir", str(tmp_path),
+                        "--no-progress"])
+    assert "train (300, 784), validation (300, 784), test (100, 784)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        load("mnist").main(["--val-size", "60000", "--out-dir", str(tmp_path)])
+
+
+@needs_mnist
+def test_simple_convnet_smoke(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the filter pictures need matplotlib")
+    out = load("simple_convnet").main(["--subset", "200", "--test-subset", "100", "--epochs", "1",
+                                       "--max-steps", "2", "--out-dir", str(tmp_path),
+                                       "--no-progress"])
+    model = out["model"]
+    assert model.num_parameters() == 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10   # the book's
+    assert model[0].weight.shape == (30, 1, 5, 5)
+    assert 0.0 <= out["test"]["acc"] <= 1.0 and len(out["history"]["val_acc"]) == 1
+    assert all(os.path.getsize(p) > 0 for p in out["filters"]) and os.path.exists(out["checkpoint"])
+    text = capsys.readouterr().out
+    assert "train (200, 1, 28, 28), validation (200, 1, 28, 28), test (100, 1, 28, 28)" in text
+    assert "validation accuracy:" in text and "test accuracy:" in text
+
+
+def test_simple_convnet_book_init():
+    sc = load("simple_convnet")
+    import tinygrad_ko as tg
+    tg.manual_seed(0)
+    w = sc.simple_conv_net(0.01)[4].weight.numpy()
+    assert abs(w.std() - 0.01) < 1e-3 and abs(w.mean()) < 1e-3
+    assert not sc.simple_conv_net(0.01)[4].bias.numpy().any()            # zero biases, as the book
+    assert sc.simple_conv_net(None)[0].bias.numpy().any()                 # the layers' own init
 
 
 def test_benchmark_smoke(capsys, monkeypatch):

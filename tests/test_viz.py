@@ -237,8 +237,11 @@ def test_trace_of_the_course_graph_shows_the_chain_rule():
     assert "starting from dJ/dJ = 1" in text
     steps = text.split("\nstep ")[1:]
     assert [s.split("\n")[0] for s in steps] == [
-        "1: J = mul(a=3, b=v)", "2: v = add(a=a, b=u)", "3: u = mul(a=b, b=c)"]
-    assert row(steps[0], "local derivative", "d/da = b, d/db = a")     # from mul's docstring
+        "1: J = mul(3, v)", "2: v = add(a, u)", "3: u = mul(b, c)"]
+    # mul's docstring rule 'd/da = b, d/db = a' in the step's own names: the op's a, b never show
+    assert row(steps[0], "local derivative", "dJ/d3 = v, dJ/dv = 3")
+    assert row(steps[1], "local derivative", "dv/da = 1, dv/du = 1")
+    assert row(steps[2], "local derivative", "du/db = c, du/dc = b")
     assert row(steps[0], "to 3", "no gradient (it is a constant)")
     assert row(steps[0], "to v", "dJ/dv = 3")
     assert row(steps[1], "value", "v = 11") and row(steps[1], "upstream", "dJ/dv = 3")
@@ -261,6 +264,26 @@ def test_trace_shows_the_sum_that_undoes_broadcasting():
     np.testing.assert_allclose(bias.grad.numpy(), (2 * z.numpy() / 12).sum(axis=0), rtol=1e-6)
 
 
+def test_local_rule_is_written_with_the_steps_names():
+    from tinygrad_ko.viz.trace import local_rule_for
+    # the op's names swapped all at once: a -> b and b -> c never become c and c
+    assert local_rule_for("d/da = b, d/db = a", ["a", "b"], ["b", "c"], "u") == "du/db = c, du/dc = b"
+    assert local_rule_for("d/da = 1/b, d/db = -a/b**2", ["a", "b"], ["x", "-2"], "q") == \
+        "dq/dx = 1/(-2), dq/d-2 = -x/(-2)**2"                  # a negative constant in parentheses
+    assert local_rule_for("d/dx = 1 for x > 0, else 0 (0 at x = 0, as PyTorch)", ["x"], ["h"],
+                          "r") == "dr/dh = 1 for h > 0, else 0 (0 at h = 0, as PyTorch)"
+    assert local_rule_for("d/dz_i = softmax(z_i) - q_i", ["z", "q"], ["s", "t"], "L") == \
+        "dL/ds_i = softmax(s_i) - t_i"                          # indexed names, and exp/softmax kept
+    assert local_rule_for("d/dx = exp(x), the output itself", ["x"], ["e"], "y") == \
+        "dy/de = exp(e), the output itself"
+    # a rule in its own letters (matmul's) is left as written
+    rule = "dA = dC @ B^T,  dB = A^T @ dC"
+    assert local_rule_for(rule, ["a", "b"], ["x", "W"], "t0") == rule
+    text = viz.trace_backward(tg.tensor([[1.0, 2.0]], requires_grad=True) @ tg.ones(2, 2),
+                              file=io.StringIO(), gradient=tg.ones(1, 2))
+    assert "loss = matmul(t0, t1)" in text and "dA = dC @ B^T" in text
+
+
 def test_trace_steps_as_data():
     g = course_graph()
     with viz.BackwardTrace(names={g["a"]: "a", g["b"]: "b", g["c"]: "c"}) as tr:
@@ -278,7 +301,7 @@ def test_trace_steps_as_data():
 def test_trace_names_unnamed_tensors_and_summarises_large_arrays():
     x = tg.tensor(np.full((5, 5), 2.0, dtype=np.float32), requires_grad=True)
     text = viz.trace_backward((x * x).sum(), file=io.StringIO(), max_elements=10)
-    assert "t0 = mul(a=t1, b=t1)" in text      # made-up names, the same for the same tensor
+    assert "t0 = mul(t1, t1)" in text          # made-up names, the same for the same tensor
     assert "dloss/dt1 = <(5, 5) float32: mean 4, min 4, max 4, norm 20>" in text
 
 
@@ -325,7 +348,7 @@ def test_the_tracer_is_restored_after_an_exception():
     with pytest.raises(ValueError, match="boom"):
         viz.trace_backward(loss, file=out)
     assert STATE.tracer is None
-    assert "step 1: loss = mul(a=t0, b=2)" in out.getvalue()   # the steps before the error
+    assert "step 1: loss = mul(t0, 2)" in out.getvalue()       # the steps before the error
     assert "backward stopped by ValueError: boom" in out.getvalue()
 
 

@@ -64,10 +64,14 @@ def load_catvnoncat(data_dir: str | os.PathLike[str] | None = None,
         if path is None:
             raise DataError(
                 f"cat/non-cat file {fname} not found in {describe_dirs(dirs)}. It is not "
-                f"downloaded automatically (no stable public mirror): take train_catvnoncat.h5 "
-                f"and test_catvnoncat.h5 from the Deep Learning course's week 2 assignment "
-                f"(folder 'datasets') and put them in {dirs[-1]}, or set $TINYGRAD_KO_DATA, "
-                f"or pass data_dir=")
+                f"downloaded automatically (no stable public mirror). Where it comes from: "
+                f"Coursera's Deep Learning Specialization, course 1 (Neural Networks and Deep "
+                f"Learning), week 2 programming assignment 'Logistic Regression with a Neural "
+                f"Network mindset'; in its notebook, File > Open... shows the folder 'datasets' "
+                f"with train_catvnoncat.h5 and test_catvnoncat.h5 (the week 4 assignment has "
+                f"them too). Download both and put them in {dirs[-1]} "
+                f"(mkdir -p {dirs[-1]}), or set $TINYGRAD_KO_DATA to their folder, or pass "
+                f"load_catvnoncat(data_dir=...)")
         paths.append(path)
     train_x, train_y, classes = _read(paths[0], "train")
     test_x, test_y, _ = _read(paths[1], "test")

@@ -7,6 +7,7 @@ The engine calls ``STATE.tracer.step(node, grad, raw_in_grads, final_in_grads)``
 """
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,29 @@ def _reduction_text(raw: np.ndarray, final: np.ndarray) -> str | None:
     if raw.dtype != final.dtype:
         parts.append(f"cast {raw.dtype} -> {final.dtype}")
     return "; ".join(parts) or None
+
+
+# In an op's docstring rule: "d/d<name>" (group dv) or a name standing alone (group id). A name
+# may be followed by "_" (z_i), and is not the tail of a longer word (the x of "dx", the e of 1e-12).
+_RULE_TOKEN = re.compile(r"d/d(?P<dv>[A-Za-z_]\w*?)(?=_|\b)|(?<![\w.])(?P<id>[A-Za-z_]\w*?)(?=_|\b)")
+
+
+def local_rule_for(rule: str, params: Sequence[str], labels: Sequence[str], out: str) -> str:
+    """The op's rule written with this step's names, so the op's own argument names (mul's a, b)
+    never meet the user's: mul(b, c) -> 'd/da = b, d/db = a' becomes 'du/db = c, du/dc = b'.
+    A rule that does not speak of d/d<argument> (matmul's dA = dC @ B^T) is left as written."""
+    names = dict(zip(params, labels))
+    if not names or not any(m["dv"] in names for m in _RULE_TOKEN.finditer(rule) if m["dv"]):
+        return rule
+
+    def value(label: str) -> str:  # a negative constant inside a formula: 1/(-2), not 1/-2
+        return f"({label})" if label.startswith("-") or " " in label else label
+
+    def swap(m: re.Match[str]) -> str:
+        if m["dv"] is not None:
+            return f"d{out}/d{names[m['dv']]}" if m["dv"] in names else m[0]
+        return value(names[m["id"]]) if m["id"] in names else m[0]
+    return _RULE_TOKEN.sub(swap, rule)
 
 
 def _indent(head: str, text: str) -> str:
@@ -114,7 +138,7 @@ class BackwardTrace:
             self._lines += [self._eq(f"Backward pass from {out}", value),
                             self._eq(f"d{out}/d{out}", grad._data, lead="  starting from "), ""]
         in_names = [self._tensor_text(t) for t in inputs]
-        args = ", ".join(f"{p}={n}" for p, n in zip(input_labels(node, len(inputs)), in_names))
+        args = ", ".join(in_names)
         number = len(self.steps) + 1
         shapes = ", ".join(f"{n} {t.shape}" for n, t in zip(in_names, inputs))
         n_in = self._incoming.pop(node, 0)
@@ -123,7 +147,9 @@ class BackwardTrace:
                  self._row("shapes", f"{shapes} -> {out} {grad.shape}"),
                  self._row("value", self._eq(out, value)),
                  self._row("upstream", self._eq(f"d{self._root}/d{out}", grad._data) + note),
-                 self._row("local derivative", local_rule(node))]
+                 self._row("local derivative",
+                           local_rule_for(local_rule(node), input_labels(node, len(inputs)),
+                                          in_names, out))]
 
         step = Step(number, name, out, in_names, grad._data.copy(), [])
         for t, t_name, r, f in zip(inputs, in_names, raw, final):
