@@ -708,7 +708,7 @@ def test_difference_no_gpu_yet():
     assert tg.cuda.is_available() is False
 
 
-def test_difference_default_dtypes():
+def test_default_dtypes_as_pytorch():
     assert canon(tg.tensor(1.5).dtype) == canon(torch.tensor(1.5).dtype)             # float32
     assert canon(tg.tensor([1, 2]).dtype) == canon(torch.tensor([1, 2]).dtype)       # int64
     f64 = A.astype(np.float64)
@@ -722,3 +722,45 @@ def test_difference_integer_division():
         got, want = op(tg.tensor(a), tg.tensor(b)), op(torch.tensor(a), torch.tensor(b))
         assert canon(got) == canon(want)
 
+
+
+def test_difference_mse_loss_needs_equal_shapes():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # PyTorch broadcasts, with a UserWarning
+        assert torch.nn.functional.mse_loss(torch.tensor(A), torch.tensor(A[:, :1])).ndim == 0
+    with pytest.raises(tg.ShapeError):
+        tg.nn.functional.mse_loss(tg.tensor(A), tg.tensor(A[:, :1]))
+
+
+def test_difference_dtypes_are_numpy_dtypes():
+    x = tg.tensor(A)
+    assert x.dtype == np.float32 and tg.float32 == np.dtype("float32")
+    assert str(x.dtype) == "float32" and str(torch.tensor(A).dtype) == "torch.float32"
+    assert repr(tg.tensor([1.5])).startswith("Tensor(")
+    assert isinstance(x.numpy(), np.ndarray)
+
+
+def test_difference_random_streams():
+    tg.manual_seed(0)
+    a = tg.randn(5).numpy().copy()
+    tg.manual_seed(0)
+    assert np.array_equal(tg.randn(5).numpy(), a)                  # reproducible
+    torch.manual_seed(0)
+    assert not np.allclose(torch.randn(5).numpy(), a)              # but not PyTorch's numbers
+
+
+def test_difference_loss_target_takes_the_input_dtype():
+    x, target = A, (A > 0).astype(np.float64)
+    want = torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(target))
+    got = tg.nn.functional.binary_cross_entropy_with_logits(tg.tensor(x), tg.tensor(target))
+    assert str(want.dtype) == "torch.float64" and got.dtype == np.float32
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+
+
+def test_difference_errors_are_the_librarys_classes():
+    with pytest.raises(RuntimeError):
+        torch.ones(2, 3) @ torch.ones(2, 3)
+    with pytest.raises(tg.ShapeError) as e:
+        tg.ones(2, 3) @ tg.ones(2, 3)
+    assert isinstance(e.value, ValueError) and "(2, 3)" in str(e.value)
