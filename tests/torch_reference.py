@@ -66,6 +66,14 @@ ref("div")(lambda torch, a, kw: a[0] / a[1])
 ref("maximum")(lambda torch, a, kw: torch.maximum(a[0], a[1]))
 ref("minimum")(lambda torch, a, kw: torch.minimum(a[0], a[1]))
 ref("where")(lambda torch, a, kw: torch.where(a[0], a[1], a[2]))
+
+
+@ref("masked_fill")
+def _masked_fill(torch, a, kw):
+    """x.masked_fill(mask, value): the mask as an input or a keyword, the value likewise."""
+    mask = a[1] if len(a) > 1 else torch.from_numpy(np.asarray(kw["mask"]))
+    value = kw["value"] if "value" in kw else a[2]
+    return a[0].masked_fill(mask, value)
 ref("leaky_relu")(lambda torch, a, kw: _F(torch).leaky_relu(
     a[0], _pick(kw, "negative_slope", default=0.01)))
 ref("clip")(lambda torch, a, kw: torch.clamp(a[0], min=_pick(kw, "min", "lo"),
