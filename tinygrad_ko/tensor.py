@@ -507,6 +507,49 @@ class Tensor:
     def __ge__(self, other: Any) -> "Tensor":
         return self._compare(np.greater_equal, other)
 
+    # -- logical and integer operators: no gradient (PyTorch's are not differentiable either) --------
+    def _logical(self, ufunc: Any, other: Any, reflected: bool = False) -> "Tensor":
+        """A bitwise op on bool or integer tensors (``mask_a & mask_b``); floats are refused, as
+        PyTorch refuses them."""
+        o = other._data if isinstance(other, Tensor) else np.asarray(other)
+        if self._data.dtype.kind not in "biu" or o.dtype.kind not in "biu":
+            raise DTypeError(f"{ufunc.__name__}: needs bool or integer tensors, got {self.dtype} "
+                             f"and {o.dtype}")
+        a, b = (o, self._data) if reflected else (self._data, o)
+        return self._compare(lambda x, y: ufunc(a, b), other)
+
+    def __and__(self, other: Any) -> "Tensor":
+        return self._logical(np.bitwise_and, other)
+
+    def __or__(self, other: Any) -> "Tensor":
+        return self._logical(np.bitwise_or, other)
+
+    def __xor__(self, other: Any) -> "Tensor":
+        return self._logical(np.bitwise_xor, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> "Tensor":
+        """``~mask``: logical not of a bool tensor, bitwise not of an integer one."""
+        if self._data.dtype.kind not in "biu":
+            raise DTypeError(f"invert: needs a bool or integer tensor, got {self.dtype}")
+        return Tensor._wrap(np.invert(self._data))
+
+    def __floordiv__(self, other: Any) -> "Tensor":
+        """``a // b``: floor(a / b), as PyTorch's floor_divide; a constant of the graph (its
+        derivative is 0 almost everywhere)."""
+        a, b = _operands(self, other, op="floor_divide")
+        return a._compare(np.floor_divide, b)
+
+    def __rfloordiv__(self, other: Any) -> "Tensor":
+        a, b = _operands(self, other, reflected=True, op="floor_divide")
+        return a._compare(np.floor_divide, b)
+
+    def __mod__(self, other: Any) -> "Tensor":
+        """``a % b`` with the sign of b (Python's and PyTorch's remainder); no gradient."""
+        a, b = _operands(self, other, op="remainder")
+        return a._compare(np.remainder, b)
+
     def eq(self, other: Any) -> "Tensor":
         """self == other elementwise, a bool tensor (the ``==`` operator)."""
         return self._compare(np.equal, other)
