@@ -86,14 +86,48 @@ def _pow_sample(s):
 @register("pow", sample=_pow_sample, methods=("__pow__", "__rpow__", "pow"),
           call=lambda x, y=None, exponent=None: x ** (y if exponent is None else exponent))
 class Pow(Function):
-    """a ** b;  d/da = b * a**(b-1),  d/db = a**b * log(a)."""
+    """a ** b;  d/da = b * a**(b-1),  d/db = a**b * log(a).
+
+    At the edges the limits, as PyTorch, never 0 * inf = nan: d/da = 0 where b = 0 (so
+    d/dx x**0 = 0 at x = 0), and d/db = 0 where a = 0 and b >= 0 (so d/dx 0**x = 0). Elsewhere
+    at a = 0 the formula's own value: d/da 0**0.5 = inf, d/da 0**1 = 1, d/da 0**2 = 0."""
     def forward(ctx, a, b):
         return np.power(a, b)
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        ga = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        gb = grad * ctx.output * a.log() if ctx.needs_input_grad[1] else None
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            zero = b._data == 0
+            if zero.any():
+                # where b = 0 the exponent b - 1 is replaced by 1 (a**-1 is inf at a = 0) and the
+                # term is masked out: no 0 * inf, and no gradient flows through it at second order
+                keep = const(~zero, b.dtype)
+                ga = grad * b * a ** ((b - 1) * keep + const(zero, b.dtype)) * keep
+            else:
+                ga = grad * b * a ** (b - 1)
+        if ctx.needs_input_grad[1]:
+            base0 = (a._data == 0) & (b._data >= 0)
+            if base0.any():   # log(a) -> log(1) = 0 there: a**b (0 or 1) * 0
+                a = a * const(~base0, a.dtype) + const(base0, a.dtype)
+            gb = grad * ctx.output * a.log()
+        return ga, gb
+
+    def backward_np(ctx, grad):
+        a, b = ctx.inputs[0]._data, ctx.inputs[1]._data
+        need = ctx.needs_input_grad
+        ga = gb = None
+        if need[0]:
+            if b.ndim == 0 and b != 0:     # the usual x ** 2: a constant, non-zero exponent
+                ga = grad * b * np.power(a, b - 1)
+            else:
+                zero = b == 0
+                ga = grad * b * np.power(a, np.where(zero, 1, b - 1).astype(b.dtype, copy=False))
+                ga = np.where(zero, 0, ga).astype(ga.dtype, copy=False)
+        if need[1]:
+            base0 = (a == 0) & (b >= 0)
+            la = np.log(np.where(base0, 1, a).astype(a.dtype, copy=False) if base0.any() else a)
+            gb = grad * ctx.output._data * la
         return ga, gb
 
 
