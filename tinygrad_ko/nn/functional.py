@@ -16,7 +16,8 @@ from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_los
                         sum_squared_error)
 from ..ops.loss import nll_loss as _nll_loss
 from ..ops.nn import Linear, batch_norm, dropout
-from ..tensor import Tensor, _as_tensor
+from ..ops.elementwise import ELU, Softplus
+from ..tensor import Tensor, _as_tensor, _real
 
 
 def _target(target: Any, op: str, x: Tensor) -> Tensor:
@@ -33,14 +34,30 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0)."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace`` is accepted for PyTorch's code and ignored: the result is always a
+    new tensor (the input is left unchanged)."""
     return _as_tensor(x, "relu").relu()
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope. ``inplace`` is
+    ignored (see ``relu``)."""
     return _as_tensor(x, "leaky_relu").leaky_relu(negative_slope)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, x itself where beta x > threshold;  d/dx = sigmoid(beta x).
+    Stable at any magnitude."""
+    x = _as_tensor(input, "softplus")
+    return Softplus.apply(x, beta=_real(beta, "softplus", "beta"),
+                          threshold=_real(threshold, "softplus", "threshold"))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha (exp(x) - 1);  d/dx = 1, else alpha exp(x). ``inplace`` is
+    ignored (see ``relu``)."""
+    return ELU.apply(_as_tensor(input, "elu"), alpha=_real(alpha, "elu", "alpha"))
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -160,5 +177,5 @@ __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
     "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
-    "one_hot",
+    "one_hot", "softplus", "elu",
 ]

@@ -232,10 +232,10 @@ class ReLU(Function):
 
     def backward(ctx, grad):
         x, = ctx.inputs
-        return grad * const(x.data > 0, grad.dtype)
+        return grad * const(x._data > 0, grad.dtype)
 
     def backward_np(ctx, grad):
-        return grad * (ctx.inputs[0].data > 0)
+        return grad * (ctx.inputs[0]._data > 0)
 
 
 @register("leaky_relu", sample=unary(avoid=(0.0,), negative_slope=lambda s, _: s.floats(0.0, 0.5)),
@@ -249,7 +249,63 @@ class LeakyReLU(Function):
 
     def backward(ctx, grad):
         x, = ctx.inputs
-        return grad * const(np.where(x.data > 0, 1, ctx.slope), grad.dtype)
+        return grad * const(np.where(x._data > 0, 1, ctx.slope), grad.dtype)
+
+
+def _softplus_sample(s):
+    beta, threshold = s.choice([(1.0, 20.0), (2.0, 20.0), (0.5, 20.0), (1.0, 1.0), (2.0, 2.0)])
+    shape = s.shape()
+    # away from the switch to the identity at beta * x = threshold (a kink in the 2nd derivative)
+    return (s.array(shape, -3.0, 3.0, avoid=(threshold / beta,)),), {"beta": beta,
+                                                                     "threshold": threshold}
+
+
+@register("softplus", sample=_softplus_sample)
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch);
+    d/dx = sigmoid(beta x) (1 there). Stable: computed as (max(bx, 0) + log1p(exp(-|bx|))) / beta,
+    so exp never overflows."""
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        x = _float(x)
+        ctx.beta = beta
+        bx = x * np.asarray(beta, dtype=x.dtype)
+        ctx.linear = bx > threshold
+        y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / np.asarray(beta, dtype=x.dtype)
+        return np.where(ctx.linear, x, y)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        s = (x * ctx.beta).sigmoid()
+        if ctx.linear.any():
+            s = s * const(~ctx.linear, grad.dtype) + const(ctx.linear, grad.dtype)
+        return grad * s
+
+    def backward_np(ctx, grad):
+        x = ctx.inputs[0]._data
+        bx = x * np.asarray(ctx.beta, dtype=x.dtype)
+        e = np.exp(-np.abs(bx))                 # the stable sigmoid, as Sigmoid's forward
+        s = np.where(bx >= 0, 1 / (1 + e), e / (1 + e))
+        return grad * np.where(ctx.linear, 1, s)
+
+
+@register("elu", sample=unary(-3.0, 3.0, avoid=(0.0,), alpha=lambda s, _: s.choice([1.0, 0.5, 2.0])))
+class ELU(Function):
+    """x for x > 0, else alpha (exp(x) - 1);  d/dx = 1, else alpha exp(x) (alpha at x = 0, as
+    PyTorch). exp is only taken of min(x, 0): no overflow."""
+    def forward(ctx, x, alpha=1.0):
+        x = _float(x)
+        ctx.alpha = alpha
+        ctx.pos = x > 0
+        return np.where(ctx.pos, x, np.asarray(alpha, dtype=x.dtype) * np.expm1(np.minimum(x, 0)))
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        neg = const(~ctx.pos, grad.dtype)
+        return grad * (const(ctx.pos, grad.dtype) + (x * neg).exp() * neg * ctx.alpha)
+
+    def backward_np(ctx, grad):
+        x = ctx.inputs[0]._data
+        return grad * np.where(ctx.pos, 1, ctx.alpha * np.exp(np.minimum(x, 0)))
 
 
 def _tie_weight(a, b, pick_a):
@@ -265,7 +321,7 @@ class Maximum(Function):
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        w = _tie_weight(a.data, b.data, np.greater)
+        w = _tie_weight(a._data, b._data, np.greater)
         return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
 
 
@@ -277,7 +333,7 @@ class Minimum(Function):
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        w = _tie_weight(a.data, b.data, np.less)
+        w = _tie_weight(a._data, b._data, np.less)
         return grad * const(w, grad.dtype), grad * const(1 - w, grad.dtype)
 
 
@@ -297,7 +353,7 @@ class Clip(Function):
         return np.clip(x, lo, hi)
 
     def backward(ctx, grad):
-        x = ctx.inputs[0].data
+        x = ctx.inputs[0]._data
         inside = np.ones(x.shape, dtype=bool)
         if ctx.lo is not None:
             inside &= x >= ctx.lo
@@ -323,7 +379,7 @@ class Where(Function):
         return np.where(cond, a, b)
 
     def backward(ctx, grad):
-        cond = ctx.inputs[0].data
+        cond = ctx.inputs[0]._data
         return (None,
                 grad * const(cond, grad.dtype) if ctx.needs_input_grad[1] else None,
                 grad * const(~cond, grad.dtype) if ctx.needs_input_grad[2] else None)

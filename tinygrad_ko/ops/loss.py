@@ -14,6 +14,7 @@ from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError
 from ..function import Function, const
 from ..grad_mode import STATE
 from ..registry import register
+from ..tensor import _as_tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -269,7 +270,6 @@ def nll_loss(log_probs, target, weight=None, *, ignore_index: int = -100,
     ``weight``: per-class weights (C,); rows whose target is ``ignore_index`` count for nothing.
     'mean' divides by the summed weights of the rows counted (as PyTorch; with every row ignored
     the loss is nan, as PyTorch). An empty batch with 'mean' raises (PyTorch: nan)."""
-    from ..tensor import _as_tensor
     log_probs, target = _as_tensor(log_probs, "nll_loss"), _as_tensor(target, "nll_loss")
     lp, t = log_probs._data, target._data
     w = _weight_array(weight, lp)
@@ -372,7 +372,8 @@ def _pair_sample(s):
 @register("mse_loss", sample=lambda s: (_pair_sample(s)[0], {"reduction": s.choice(REDUCTIONS)}))
 def mse_loss(input, target, reduction: str = "mean"):
     """mean((input - target)**2);  d/dinput = 2 (input - target) / N."""
-    _check_same_shape("mse_loss", input.data, target.data)
+    input, target = _as_tensor(input, "mse_loss"), _as_tensor(target, "mse_loss")
+    _check_same_shape("mse_loss", input._data, target._data)
     sq = (input - target) ** 2
     if reduction not in REDUCTIONS:
         raise OpError(f"mse_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -382,5 +383,6 @@ def mse_loss(input, target, reduction: str = "mean"):
 @register("sum_squared_error", sample=_pair_sample)
 def sum_squared_error(y, t):
     """The book's 0.5 * sum((y - t)**2);  d/dy = y - t."""
-    _check_same_shape("sum_squared_error", y.data, t.data)
+    y, t = _as_tensor(y, "sum_squared_error"), _as_tensor(t, "sum_squared_error")
+    _check_same_shape("sum_squared_error", y._data, t._data)
     return 0.5 * ((y - t) ** 2).sum()

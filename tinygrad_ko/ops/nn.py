@@ -146,8 +146,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         if running_mean is not None and running_var is not None:
             with no_grad():
                 m = np.asarray(momentum, dtype=running_mean.dtype)
-                running_mean.mul_(1 - m).add_(m * mean.data.reshape(c))
-                running_var.mul_(1 - m).add_(m * var.data.reshape(c) * (n / (n - 1)))
+                running_mean.mul_(1 - m).add_(m * mean._data.reshape(c))
+                running_var.mul_(1 - m).add_(m * var._data.reshape(c) * (n / (n - 1)))
     else:
         mean = running_mean.reshape(shape)
         var = running_var.reshape(shape)

@@ -96,8 +96,8 @@ class _Extreme(Function):
         return ctx.reducer(x, axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad):
-        x = ctx.inputs[0].data
-        hit = x == _keep(ctx.output, x.shape, ctx.axes, ctx.keepdims).data
+        x = ctx.inputs[0]._data
+        hit = x == _keep(ctx.output, x.shape, ctx.axes, ctx.keepdims)._data
         share = hit / np.sum(hit, axis=ctx.axes, keepdims=True)
         return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * const(share, grad.dtype)
 
@@ -195,7 +195,7 @@ class LogSumExp(Function):
             return const(np.zeros(x.shape, grad.dtype))
         # softmax from exp(x - max) / sum, not exp(x - out): out is rounded, and at |x| ~ 1e4 in
         # float32 that rounding would cost 4 digits. The shift m is a constant: it cancels.
-        e = (x - const(_finite_max(x.data, ctx.axes))).exp()
+        e = (x - const(_finite_max(x._data, ctx.axes))).exp()
         return _keep(grad, x.shape, ctx.axes, ctx.keepdims) * e / e.sum(axis=ctx.axes, keepdims=True)
 
 
