@@ -217,5 +217,7 @@ __all__ = [
 
 # the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz
 from . import data, nn, optim, viz  # noqa: E402
+from . import utils  # noqa: E402  (PyTorch's path: tg.utils.data.DataLoader)
 
 __all__ += ["nn", "optim", "data", "viz"]
+__all__ += ["utils"]
