@@ -115,7 +115,8 @@ def cross_entropy(logits: Tensor, target: Any, weight: Any = None, *, ignore_ind
 def nll_loss(input: Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-weight[t_i] * input[i, t_i] on log-probabilities (after log_softmax), reduced; rows whose
-    target is ``ignore_index`` are skipped ('mean' divides by the summed weights counted)."""
+    target is ``ignore_index`` are skipped ('mean' divides by the summed weights counted, as
+    PyTorch: nan when every row is ignored; an empty batch raises, where PyTorch gives nan)."""
     x = _as_tensor(input, "nll_loss")
     return _nll_loss(x, _target(target, "nll_loss", x), _class_weight(weight, "nll_loss"),
                      ignore_index=int(ignore_index), reduction=reduction)

@@ -2,7 +2,8 @@
 Each is a thin wrapper of the function of the same name in ``nn.functional``.
 
 ``reduction``: 'mean' (default) averages the per-example losses, 'sum' adds them, 'none' returns
-them all.
+them all. 'mean' over an empty batch raises a ShapeError on purpose (PyTorch returns nan): it is a
+bug in the caller far more often than data.
 """
 from __future__ import annotations
 
