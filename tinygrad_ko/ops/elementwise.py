@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
 from ..function import Function, const
 from ..registry import binary, register, unary
 
@@ -252,6 +253,14 @@ class LeakyReLU(Function):
         return grad * const(np.where(x._data > 0, 1, ctx.slope), grad.dtype)
 
 
+def _real_param(op: str, name: str, value):
+    """A real-number parameter (slope, beta...) as a Python float, or the library's error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise UsageError(f"{op}: {name} must be a real number, got {value!r}")
+    return float(value)
+
+
 def _softplus_sample(s):
     beta, threshold = s.choice([(1.0, 20.0), (2.0, 20.0), (0.5, 20.0), (1.0, 1.0), (2.0, 2.0)])
     shape = s.shape()
@@ -267,7 +276,8 @@ class Softplus(Function):
     so exp never overflows."""
     def forward(ctx, x, beta=1.0, threshold=20.0):
         x = _float(x)
-        ctx.beta = beta
+        ctx.beta = beta = _real_param("softplus", "beta", beta)
+        threshold = _real_param("softplus", "threshold", threshold)
         bx = x * np.asarray(beta, dtype=x.dtype)
         ctx.linear = bx > threshold
         y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / np.asarray(beta, dtype=x.dtype)
@@ -294,7 +304,7 @@ class ELU(Function):
     PyTorch). exp is only taken of min(x, 0): no overflow."""
     def forward(ctx, x, alpha=1.0):
         x = _float(x)
-        ctx.alpha = alpha
+        ctx.alpha = alpha = _real_param("elu", "alpha", alpha)
         ctx.pos = x > 0
         return np.where(ctx.pos, x, np.asarray(alpha, dtype=x.dtype) * np.expm1(np.minimum(x, 0)))
 

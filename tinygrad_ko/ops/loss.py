@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError, UsageError
 from ..function import Function, const
 from ..grad_mode import STATE
 from ..registry import register
@@ -114,6 +114,11 @@ def _ce_sample(s):
                               "label_smoothing": s.choice([0.0, 0.1]), **kw}
 
 
+def _check_ignore_index(op: str, ignore_index: Any) -> None:
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise UsageError(f"{op}: ignore_index must be an int (a class index), got {ignore_index!r}")
+
+
 def _weight_array(weight: Any, logits: np.ndarray) -> np.ndarray | None:
     """The per-class weight as an array of the logits' dtype (it gets no gradient)."""
     if weight is None:
@@ -141,6 +146,7 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, weight=None, reduction="mean", label_smoothing=0.0,
                 ignore_index=-100):
         op = "cross_entropy"
+        _check_ignore_index(op, ignore_index)
         weight = _weight_array(weight, logits)
         ctx.index = _check_targets(op, logits, target, ignore_index, weight)
         if not 0.0 <= label_smoothing <= 1.0:
@@ -272,6 +278,7 @@ def nll_loss(log_probs, target, weight=None, *, ignore_index: int = -100,
     the loss is nan, as PyTorch). An empty batch with 'mean' raises (PyTorch: nan)."""
     log_probs, target = _as_tensor(log_probs, "nll_loss"), _as_tensor(target, "nll_loss")
     lp, t = log_probs._data, target._data
+    _check_ignore_index("nll_loss", ignore_index)
     w = _weight_array(weight, lp)
     if not _check_targets("nll_loss", lp, t, ignore_index, w):
         raise DTypeError("nll_loss: targets must be integer class indices")
