@@ -51,9 +51,9 @@ _UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
 
 
 def _check_targets(op: str, logits: np.ndarray, target: np.ndarray, ignore_index: int = -100,
-                   weight: np.ndarray | None = None) -> bool:
-    """Validate shapes; True for class-index targets, False for probability targets. A class
-    index equal to ``ignore_index`` is allowed (that row is skipped)."""
+                   weight: np.ndarray | None = None) -> int:
+    """Validate shapes; 0 for probability targets, 1 for class indices, 2 for class indices some
+    of which are an out-of-range ``ignore_index`` (allowed: those rows are skipped)."""
     if weight is not None and weight.shape != (logits.shape[-1],):
         raise ShapeError(f"{op}: weight must have one entry per class, shape "
                          f"({logits.shape[-1]},) for logits of shape {logits.shape}; got "
@@ -72,11 +72,11 @@ def _check_targets(op: str, logits: np.ndarray, target: np.ndarray, ignore_index
             bad = (target < 0) | (target >= c)
             bad &= target != ignore_index
             if not bad.any():
-                return True
+                return 2
             bad = target[bad][0]
             raise IndexOutOfRangeError(f"{op}: target class {bad} is out of range for {c} classes "
                                        f"(logits of shape {logits.shape})")
-        return True
+        return 1
     if target.dtype.kind != "f":
         raise DTypeError(f"{op}: targets must be integer class indices or float probabilities, "
                          f"got dtype {target.dtype}")
@@ -86,7 +86,7 @@ def _check_targets(op: str, logits: np.ndarray, target: np.ndarray, ignore_index
     if ignore_index != -100:
         raise OpError(f"{op}: ignore_index is for class-index targets, not probabilities "
                       f"(got ignore_index={ignore_index} with float targets)")
-    return False
+    return 0
 
 
 def _class_options(s, n: int, c: int, target: np.ndarray | None) -> dict:
@@ -146,9 +146,12 @@ class CrossEntropy(Function):
     def forward(ctx, logits, target, weight=None, reduction="mean", label_smoothing=0.0,
                 ignore_index=-100):
         op = "cross_entropy"
-        _check_ignore_index(op, ignore_index)
-        weight = _weight_array(weight, logits)
-        ctx.index = _check_targets(op, logits, target, ignore_index, weight)
+        if type(ignore_index) is not int:   # (the check only when it is not a plain int)
+            _check_ignore_index(op, ignore_index)
+        if weight is not None:
+            weight = _weight_array(weight, logits)
+        kind = _check_targets(op, logits, target, ignore_index, weight)
+        ctx.index = kind > 0
         if not 0.0 <= label_smoothing <= 1.0:
             raise OpError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
         n, c = logits.shape
@@ -165,8 +168,10 @@ class CrossEntropy(Function):
         divisor = None                           # of 'mean': None is N
         if ctx.index:
             ctx.rows = np.arange(n)
-            valid = target != ignore_index
-            ctx.valid = None if valid.all() else valid   # None: the usual case, nothing ignored
+            # an ignore_index out of [0, C) can only match targets _check_targets found out of
+            # range (kind 2): the usual case skips the comparison
+            valid = (target != ignore_index) if kind == 2 or 0 <= ignore_index < c else None
+            ctx.valid = None if valid is None or valid.all() else valid   # None: none ignored
             t = ctx.t = target if ctx.valid is None else np.where(valid, target, 0)
             loss = lse - shifted[t, ctx.rows]    # -log softmax(z_i)[t_i]
             ctx.row_w = None if weight is None else weight[t]
@@ -177,8 +182,11 @@ class CrossEntropy(Function):
                           else (lse * weight.sum() - weight @ shifted) / c)
                 loss = (1 - eps) * loss + eps * smooth
             if ctx.valid is not None or ctx.row_w is not None:
-                counted = valid if ctx.row_w is None else np.where(valid, ctx.row_w, 0)
-                if ctx.valid is not None:
+                valid = ctx.valid
+                if valid is None:
+                    counted = ctx.row_w
+                else:
+                    counted = valid if ctx.row_w is None else np.where(valid, ctx.row_w, 0)
                     loss = np.where(valid, loss, 0)
                 divisor = counted.sum()
                 # every row ignored: the loss is 0 / 0 = nan (PyTorch), the gradient 0 (as 1/inf)
