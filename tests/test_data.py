@@ -272,3 +272,86 @@ def test_catvnoncat_real_files():
     assert train_y.shape == (1, 209) and test_y.shape == (1, 50)
     assert set(np.unique(train_y)) == {0, 1} and set(np.unique(test_y)) == {0, 1}
     assert classes.tolist() == [b"non-cat", b"cat"]
+
+
+# -- issue 16: PyTorch's DataLoader arguments, Subset, random_split, tinygrad_ko.utils.data ---------
+def test_utils_data_is_pytorchs_import_path():
+    from tinygrad_ko.utils.data import DataLoader as DL, Dataset as DS, Subset, TensorDataset as TD
+    from tinygrad_ko.utils.data import random_split
+    assert (DL, DS, TD) == (DataLoader, Dataset, TensorDataset)
+    assert tg.utils.data.DataLoader is DataLoader and tg.data.Subset is Subset
+    assert tg.data.random_split is random_split
+
+
+def test_tensor_dataset_takes_tensors():
+    x, t = _xy()
+    ds = TensorDataset(tg.tensor(x), tg.tensor(t))
+    xb, tb = ds[3]
+    assert xb.numpy().tolist() == x[3].tolist() and tb.item() == 3 and tb.dtype == np.int64
+
+
+def test_dataloader_accepts_pytorchs_arguments():
+    x, t = _xy()
+    ds = TensorDataset(x, t)
+    plain = [tb.numpy().tolist() for _, tb in DataLoader(ds, batch_size=4)]
+    # num_workers > 0 loads in the main process: the same batches; pin_memory etc. are no-ops
+    same = DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, pin_memory=True,
+                      timeout=0, prefetch_factor=2, persistent_workers=True)
+    assert [tb.numpy().tolist() for _, tb in same] == plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert all(isinstance(b, tg.Tensor) for batch in same for b in batch)
+    loader = DataLoader(ds, 4, False, None, None, 0, None, False, True)   # PyTorch's order
+    assert len(loader) == 2 and loader.drop_last
+    with pytest.raises(OpError, match="num_workers"):
+        DataLoader(ds, num_workers=-1)
+    with pytest.raises(tg.UsageError, match="main process"):
+        DataLoader(ds, num_workers=2, worker_init_fn=lambda i: None)
+
+
+def test_dataloader_sampler_and_batch_sampler():
+    x, t = _xy()
+    for ds in (TensorDataset(x, t), ListDataset(10)):
+        got = [tb.numpy().tolist() for _, tb in DataLoader(ds, batch_size=3, sampler=[9, 8, 7, 0])]
+        assert got == [[9, 8, 7], [0]]
+        got = [tb.numpy().tolist() for _, tb in DataLoader(ds, batch_sampler=[[0, 5], [2]])]
+        assert got == [[0, 5], [2]]
+    assert len(DataLoader(TensorDataset(x, t), batch_sampler=[[0, 5], [2]])) == 2
+    with pytest.raises(OpError, match="mutually exclusive"):
+        DataLoader(TensorDataset(x, t), sampler=[0, 1], shuffle=True)
+    with pytest.raises(OpError, match="mutually exclusive"):
+        DataLoader(TensorDataset(x, t), batch_size=2, batch_sampler=[[0]])
+
+
+def test_subset_and_random_split():
+    from tinygrad_ko.data import Subset, random_split
+    x, t = _xy()
+    ds = TensorDataset(x, t)
+    sub = Subset(ds, [4, 0, 7])
+    assert len(sub) == 3 and sub[1][1].item() == 0
+    a, b = random_split(ds, [7, 3], generator=np.random.default_rng(0))
+    assert len(a) == 7 and len(b) == 3
+    assert sorted(a.indices + b.indices) == list(range(10))
+    # fractions, as PyTorch >= 1.13: floor(11 * 0.5) = 5 each, the one left over goes to the first
+    assert [len(s) for s in random_split(ListDataset(11), [0.5, 0.5])] == [6, 5]
+    assert [len(s) for s in random_split(ListDataset(10), [0.25, 0.25, 0.5])] == [3, 2, 5]
+    tg.manual_seed(1)
+    first = random_split(ds, [0.5, 0.5])[0].indices
+    tg.manual_seed(1)
+    assert random_split(ds, [0.5, 0.5])[0].indices == first      # the library's generator
+    # a DataLoader over a split of a TensorDataset (the fast path) gives the split's samples
+    got = np.concatenate([tb.numpy() for _, tb in DataLoader(a, batch_size=3)])
+    assert got.tolist() == a.indices
+    nested = Subset(a, [2, 0])
+    assert [tb.numpy().tolist() for _, tb in DataLoader(nested, batch_size=2)] == \
+        [[a.indices[2], a.indices[0]]]
+    with pytest.raises(OpError, match="adding up"):
+        random_split(ds, [5, 4])
+    with pytest.raises(tg.IndexOutOfRangeError):
+        Subset(ds, [10])
+
+
+def test_random_split_sizes_match_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch (optional) is the reference")
+    from tinygrad_ko.data import random_split
+    for n, fractions in [(11, [0.5, 0.5]), (10, [0.3, 0.3, 0.4]), (7, [0.1, 0.9]), (5, [1.0])]:
+        theirs = [len(s) for s in torch.utils.data.random_split(range(n), fractions)]
+        assert [len(s) for s in random_split(list(range(n)), fractions)] == theirs

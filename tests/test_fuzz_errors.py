@@ -535,6 +535,7 @@ SHAPE_CORRUPTIONS = {
 ANY_SHAPE = {"abs", "astype", "clone", "cos", "exp", "leaky_relu", "log", "neg", "relu", "sigmoid",
              "sin", "sqrt", "tanh", "sum", "mean", "max", "min", "logsumexp", "softmax",
              "log_softmax", "squeeze", "unsqueeze", "flatten", "transpose", "getitem"}
+ANY_SHAPE |= {"softplus", "elu"}
 
 # (op, variant) -> why it is expected to fail until the engine is fixed (see the final report).
 KNOWN_SHAPE_BUGS: dict[tuple[str, str], str] = {}
@@ -861,6 +862,8 @@ def empty_inputs(draw, spec):
 
 
 def _np_softmax(x, axis):
+    if x.size == 0:   # empty in, empty out (as PyTorch)
+        return x.copy()
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -908,6 +911,9 @@ REF = {
     "cos": np.cos, "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "relu": lambda x: np.maximum(x, 0),
     "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, x, x * negative_slope),
+    "softplus": lambda x, beta=1.0, threshold=20.0: np.where(
+        beta * x > threshold, x, np.logaddexp(0, beta * x) / beta),
+    "elu": lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
     "maximum": np.maximum, "minimum": np.minimum,
     "clip": lambda x, min=None, max=None: np.clip(x, min, max),
     "where": np.where, "matmul": np.matmul,

@@ -138,7 +138,7 @@ REDUCTION = st.sampled_from(["mean", "sum", "none"])
 @given(st.booleans().flatmap(classification), REDUCTION, st.sampled_from([0.0, 0.1]))
 def test_cross_entropy_loss_gradients(case, reduction, smoothing):
     logits, t = case
-    loss = nn.CrossEntropyLoss(reduction, label_smoothing=smoothing)
+    loss = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)
     assert gradcheck(lambda z: loss(z, t), [logits])
     assert gradgradcheck(lambda z: loss(z, t), [logits])
 
@@ -168,7 +168,7 @@ def test_cross_entropy_matches_the_float64_formula_in_both_layouts(n, c, kind, s
     w = rng.random(n) if reduction == "none" else np.ones(n)   # upstream weights, not all ones
     zt = tg.Tensor(z, requires_grad=True)
     tt = tg.Tensor(t, requires_grad=kind == "probs")
-    loss = nn.CrossEntropyLoss(reduction, label_smoothing=smoothing)(zt, tt)
+    loss = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)(zt, tt)
     np.testing.assert_allclose(loss.numpy(), ref, rtol=1e-5, atol=1e-6)
     (loss * tg.Tensor(w.astype(np.float32)) if reduction == "none" else loss).sum().backward()
     gz = (np.exp(logp) * q.sum(1, keepdims=True) - q) * (scale * w)[:, None]
@@ -181,7 +181,7 @@ def test_cross_entropy_matches_the_float64_formula_in_both_layouts(n, c, kind, s
 @given(classification(prob_targets=False), REDUCTION)
 def test_nll_loss_gradients(case, reduction):
     logits, t = case
-    loss = nn.NLLLoss(reduction)
+    loss = nn.NLLLoss(reduction=reduction)
     assert gradcheck(lambda z: loss(nn.LogSoftmax(1)(z), t), [logits])
     assert gradgradcheck(lambda z: loss(nn.LogSoftmax(1)(z), t), [logits])
 
@@ -317,8 +317,8 @@ def test_activation_and_loss_values():
     np.testing.assert_allclose(nn.LogSoftmax()(z).numpy(), np.log(sm))
     ce = -np.log(sm[[0, 1], t])
     np.testing.assert_allclose(nn.CrossEntropyLoss()(z, t).item(), ce.mean())
-    np.testing.assert_allclose(nn.CrossEntropyLoss("sum")(z, t).item(), ce.sum())
-    np.testing.assert_allclose(nn.CrossEntropyLoss("none")(z, t).numpy(), ce)
+    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="sum")(z, t).item(), ce.sum())
+    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="none")(z, t).numpy(), ce)
     np.testing.assert_allclose(nn.CrossEntropyLoss()(z, np.eye(3)[t]).item(), ce.mean())
     np.testing.assert_allclose(nn.NLLLoss()(np.log(sm), t).item(), ce.mean())
     np.testing.assert_allclose(nn.MSELoss()(z, np.zeros_like(z)).item(), (z ** 2).mean())
@@ -327,7 +327,7 @@ def test_activation_and_loss_values():
     bce = -(q * np.log(p) + (1 - q) * np.log(1 - p)).mean()
     np.testing.assert_allclose(nn.BCELoss()(p, q).item(), bce)
     np.testing.assert_allclose(nn.BCEWithLogitsLoss()(z, q).item(), bce)
-    assert repr(nn.CrossEntropyLoss("sum", 0.1)) == \
+    assert repr(nn.CrossEntropyLoss(reduction="sum", label_smoothing=0.1)) == \
         "CrossEntropyLoss(reduction='sum', label_smoothing=0.1)"
 
 
@@ -404,7 +404,7 @@ def test_batch_norm_shape_errors():
     (lambda: nn.Dropout(1.5), "p must be a probability"),
     (lambda: nn.BatchNorm1d(3, momentum=2.0), "momentum"),
     (lambda: nn.BatchNorm1d(3, eps=0.0), "eps"),
-    (lambda: nn.CrossEntropyLoss("avg"), "reduction must be one of"),
+    (lambda: nn.CrossEntropyLoss(reduction="avg"), "reduction must be one of"),
     (lambda: nn.CrossEntropyLoss(label_smoothing=2.0), "label_smoothing"),
     (lambda: nn.Softmax(0, axis=1), "either dim or axis"),
 ])

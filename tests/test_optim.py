@@ -426,3 +426,189 @@ def test_logistic_regression_trains():
     losses = fit(model, loss_fn, optim.SGD(model.parameters(), lr=0.5), x, y, 20)
     assert losses[-1] < 0.5 * losses[0]
     assert ((model(x).numpy() > 0) == (y > 0.5)).mean() > 0.9
+
+
+# -- issue 16: Adadelta, the PyTorch schedules, Optimizer.state --------------------------------------
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch (optional) is the reference to compare with")
+
+
+def test_adadelta_by_hand():
+    """v = 0.9 v + 0.1 g^2;  d = sqrt(u + eps) / sqrt(v + eps) g;  u = 0.9 u + 0.1 d^2;  p -= d."""
+    p, v, u, eps = np.array([1.0, -2.0]), np.zeros(2), np.zeros(2), 1e-6
+    expected = []
+    for g in map(np.array, GRADS):
+        v = 0.9 * v + 0.1 * g * g
+        d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u = 0.9 * u + 0.1 * d * d
+        p = p - d
+        expected.append(p)
+    np.testing.assert_allclose(run(lambda ps: optim.Adadelta(ps), 3), expected, rtol=1e-12)
+    # the first step is sqrt(eps / (0.1 g^2 + eps)) * g, about sqrt(10 eps) in size
+    np.testing.assert_allclose(expected[0], [1 - np.sqrt(1e-6 / (0.025 + 1e-6)) * 0.5,
+                                             -2 - np.sqrt(1e-6 / (0.1 + 1e-6))])
+
+
+def _steps_vs_torch(make_mine, make_theirs, n=8, metrics=None):
+    """The same parameters and gradients through our optimizer+scheduler and PyTorch's: the
+    parameters, the lrs and the momentum after every step."""
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    p0, grads = rng.standard_normal((3, 4)), rng.standard_normal((n, 3, 4))
+    p, tp = nn.Parameter(p0.copy()), torch.tensor(p0.copy(), requires_grad=True)
+    (opt, sched), (topt, tsched) = make_mine([p]), make_theirs(torch, [tp])
+    for i in range(n):
+        p.grad, tp.grad = tg.tensor(grads[i]), torch.tensor(grads[i])
+        opt.step()
+        topt.step()
+        if sched is not None:
+            if metrics is None:
+                sched.step()
+                tsched.step()
+            else:
+                sched.step(metrics[i])
+                tsched.step(metrics[i])
+            assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+        for key in ("momentum", "betas"):
+            if key in opt.param_groups[0]:
+                assert opt.param_groups[0][key] == pytest.approx(topt.param_groups[0][key])
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)])
+def test_adadelta_matches_torch(kw):
+    _steps_vs_torch(lambda ps: (optim.Adadelta(ps, **kw), None),
+                    lambda torch, ps: (torch.optim.Adadelta(ps, **kw), None))
+
+
+SCHEDULES = [
+    ("SGD", dict(lr=0.1, momentum=0.9), "OneCycleLR", dict(max_lr=1.0, total_steps=8)),
+    ("SGD", dict(lr=0.1), "OneCycleLR", dict(max_lr=1.0, total_steps=10, pct_start=0.25,
+                                             anneal_strategy="linear", div_factor=10.0)),
+    ("Adam", dict(lr=0.1), "OneCycleLR", dict(max_lr=0.5, epochs=2, steps_per_epoch=5,
+                                              three_phase=True)),
+    ("Adam", dict(lr=0.1), "OneCycleLR", dict(max_lr=0.5, total_steps=8, cycle_momentum=False)),
+    ("SGD", dict(lr=0.1), "MultiStepLR", dict(milestones=[2, 5, 5], gamma=0.5)),
+    ("SGD", dict(lr=0.1, momentum=0.5), "LambdaLR", dict(lr_lambda=lambda e: 0.9 ** e + 0.1 * e)),
+]
+
+
+@pytest.mark.parametrize("opt_name, opt_kw, sched_name, sched_kw", SCHEDULES)
+def test_schedules_match_torch(opt_name, opt_kw, sched_name, sched_kw):
+    def mine(ps):
+        o = getattr(optim, opt_name)(ps, **opt_kw)
+        return o, getattr(lr_scheduler, sched_name)(o, **sched_kw)
+
+    def theirs(torch, ps):
+        o = getattr(torch.optim, opt_name)(ps, **opt_kw)
+        return o, getattr(torch.optim.lr_scheduler, sched_name)(o, **sched_kw)
+    _steps_vs_torch(mine, theirs)
+
+
+@pytest.mark.parametrize("kw", [dict(patience=1, cooldown=1, factor=0.5),
+                                dict(mode="max", patience=0, threshold=0.1, threshold_mode="abs",
+                                     min_lr=0.03)])
+def test_reduce_lr_on_plateau_matches_torch(kw):
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.8, 0.85, 0.85, 0.85]
+    _steps_vs_torch(lambda ps: (o := optim.SGD(ps, lr=0.1),
+                                lr_scheduler.ReduceLROnPlateau(o, **kw)),
+                    lambda torch, ps: (o := torch.optim.SGD(ps, lr=0.1),
+                                       torch.optim.lr_scheduler.ReduceLROnPlateau(o, **kw)),
+                    n=10, metrics=metrics)
+
+
+def test_one_cycle_by_hand():
+    """Warm-up from max_lr/25 to max_lr over 30% of the steps, then down to max_lr/25/1e4 along
+    half a cosine; SGD's momentum goes 0.95 -> 0.85 -> 0.95 the other way."""
+    o = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.1, momentum=0.9)
+    s = lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=11, pct_start=0.3)
+    lrs, moms = [s.get_last_lr()[0]], [o.param_groups[0]["momentum"]]
+    for _ in range(10):
+        s.step()
+        lrs.append(s.get_last_lr()[0])
+        moms.append(o.param_groups[0]["momentum"])
+    up = 0.3 * 11 - 1                                # the warm-up ends at step 2.3
+    cos = lambda a, b, pct: b + (a - b) / 2 * (math.cos(math.pi * pct) + 1)  # noqa: E731
+    assert lrs[0] == pytest.approx(1 / 25) and moms[0] == pytest.approx(0.95)
+    assert lrs[2] == pytest.approx(cos(0.04, 1.0, 2 / up))
+    assert lrs[3] == pytest.approx(cos(1.0, 0.04 / 1e4, (3 - up) / (10 - up)))
+    assert lrs[10] == pytest.approx(0.04 / 1e4) and moms[10] == pytest.approx(0.95)
+    assert min(moms) == pytest.approx(cos(0.85, 0.95, (3 - up) / (10 - up)))
+    with pytest.raises(tg.OpError, match="total_steps"):
+        s.step()
+        s.step()
+    with pytest.raises(tg.OpError, match="either total_steps"):
+        lr_scheduler.OneCycleLR(o, max_lr=1.0)
+    with pytest.raises(tg.OpError, match="cycle_momentum"):
+        lr_scheduler.OneCycleLR(optim.Adagrad([nn.Parameter(np.zeros(1))]), 1.0, total_steps=3)
+
+
+def test_multistep_lambda_and_plateau_by_hand():
+    o = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    s = lr_scheduler.MultiStepLR(o, milestones=[3, 1], gamma=0.1)
+    lrs = [s.get_last_lr()[0]] + [(s.step(), s.get_last_lr()[0])[1] for _ in range(4)]
+    assert lrs == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01])
+    o = optim.SGD([{"params": [nn.Parameter(np.zeros(1))]},
+                   {"params": [nn.Parameter(np.zeros(1))], "lr": 2.0}], lr=1.0)
+    s = lr_scheduler.LambdaLR(o, [lambda e: 1 / (e + 1), lambda e: 0.5])
+    s.step()
+    assert s.get_last_lr() == [0.5, 1.0]
+    sd = s.state_dict()
+    assert "lr_lambdas" not in sd and sd["last_epoch"] == 1
+    s.load_state_dict(sd)
+    with pytest.raises(tg.OpError, match="one per parameter group"):
+        lr_scheduler.LambdaLR(o, [lambda e: 1.0])
+    o = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    s = lr_scheduler.ReduceLROnPlateau(o, patience=2, factor=0.5, min_lr=0.3)
+    for metric in [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]:
+        s.step(tg.tensor(metric))            # a 0-d Tensor (the loss) works as well as a float
+    # bad epochs 1, 2, 3 -> halve at the 4th step; 3 more -> 0.25 clipped to min_lr 0.3; then 0.3
+    assert s.get_last_lr() == [0.3] and o.param_groups[0]["lr"] == 0.3
+    restored = lr_scheduler.ReduceLROnPlateau(o)
+    restored.load_state_dict(s.state_dict())
+    assert restored.state_dict() == s.state_dict()
+    with pytest.raises(tg.OpError, match="factor"):
+        lr_scheduler.ReduceLROnPlateau(o, factor=1.0)
+
+
+def test_optimizer_state_is_a_defaultdict_keyed_by_parameter():
+    w = nn.Parameter(np.array([1.0, 2.0]))
+    opt = optim.Adam([w], lr=0.1)
+    assert opt.state[w] == {}                 # a fresh parameter: an empty dict, not KeyError
+    assert opt.state_dict()["state"] == {}    # ...that is not saved as state
+    w.grad = tg.tensor(np.array([1.0, 1.0]))
+    opt.step()                                # a looked-up empty entry does not break the step
+    assert opt.state[w]["step"] == 1 and set(opt.state[w]) == {"step", "exp_avg", "exp_avg_sq"}
+    opt2 = optim.Adam([w], lr=0.1)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[w]["step"] == 1
+    fresh = nn.Parameter(np.zeros(1))
+    assert opt2.state[fresh] == {}            # still a defaultdict after loading
+
+
+def test_a_pytorch_style_optimizer_keeps_its_state():
+    """An optimizer written the PyTorch way keeps what it likes in self.state[p], and its
+    state_dict round-trips."""
+    class Momentum(optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        def _update_group(self, group):
+            for p in group["params"]:
+                state = self.state[p]
+                if len(state) == 0:
+                    state["buf"] = tg.zeros_like(p)
+                    state["count"] = 0
+                state["buf"] = state["buf"] * 0.9 + p.grad
+                state["count"] += 1
+                p._data -= group["lr"] * state["buf"]._data
+
+    w = nn.Parameter(np.array([1.0]))
+    opt = Momentum([w])
+    for _ in range(2):
+        w.grad = tg.tensor(np.array([1.0]))
+        opt.step()
+    assert w.numpy() == pytest.approx([1.0 - 0.1 - 0.19]) and opt.state[w]["count"] == 2
+    opt2 = Momentum([w])
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[w]["count"] == 2 and opt2.state[w]["buf"].numpy() == pytest.approx([1.9])

@@ -410,8 +410,9 @@ __all__ = [
 # the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz
 from . import data, nn, optim, viz  # noqa: E402
 from . import accelerator, cuda  # noqa: E402  (torch.cuda / torch.accelerator queries)
+from . import utils  # noqa: E402  (PyTorch's path: tg.utils.data.DataLoader)
 
-__all__ += ["nn", "optim", "data", "viz", "cuda", "accelerator"]
+__all__ += ["nn", "optim", "data", "viz", "cuda", "accelerator", "utils"]
 
 # PyTorch's dtype aliases. They shadow the builtins float, int and bool in this module only, so
 # they come last and nothing above calls those builtins (tg.float is float32, as torch.float).

@@ -219,7 +219,9 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
 
 def _grad_tensor(g: Any) -> Any:
     """A gradient as a Tensor (arrays are wrapped; Tensors and None pass through)."""
-    return g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
+    if g is None or isinstance(g, Tensor):
+        return g
+    return Tensor._wrap(g if type(g) is np.ndarray else np.asarray(g))   # never a NumPy scalar
 
 
 def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
@@ -386,5 +388,7 @@ def _accumulate_grad(t: Tensor, g: Any, create_graph: bool, handed_out: set[int]
             g = g.copy()
     else:
         g = old._data + g
+    if type(g) is not np.ndarray:   # NumPy makes 0-d results scalars (np.float64): a .grad is
+        g = np.asarray(g)           # always an array, of the parameter's dtype
     handed_out.add(id(g))
     t._grad = Tensor._wrap(g)

@@ -12,6 +12,7 @@ and ``~/.cache/tinygrad_ko/<name>``; MNIST is downloaded into the cache when mis
 """
 from .catvnoncat import CATVNONCAT_FILES, load_catvnoncat
 from .dataset import DataLoader, Dataset, TensorDataset, default_collate
+from .dataset import Subset, random_split
 from .download import ENV_VAR, cache_dir, content_sha256, download_file, search_dirs
 from .mnist import (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST, MNIST_FILES, MNIST_MIRRORS, load_mnist,
                     mnist_datasets, read_idx)
@@ -21,4 +22,5 @@ __all__ = [
     "load_mnist", "MNIST", "mnist_datasets", "read_idx", "MNIST_FILES", "MNIST_MIRRORS",
     "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "load_catvnoncat", "CATVNONCAT_FILES",
     "ENV_VAR", "cache_dir", "search_dirs", "download_file", "content_sha256",
+    "Subset", "random_split",
 ]

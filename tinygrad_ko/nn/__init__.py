@@ -11,6 +11,7 @@ from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Seq
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid,
                      Softmax, Tanh)
+from .layers import ELU, Softplus
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
@@ -22,4 +23,5 @@ __all__ = [
     "LogSoftmax", "Dropout", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
     "save", "load", "save_state", "load_state",
+    "Softplus", "ELU",
 ]

@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError, TinygradError
+from ..errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradError, UsageError
 from ..ops.conv import avg_pool2d, conv2d, max_pool2d
-from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss,
+from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss,
                         sum_squared_error)
+from ..ops.loss import nll_loss as _nll_loss
 from ..ops.nn import Linear, batch_norm, dropout
-from ..tensor import Tensor, _as_tensor
+from ..ops.elementwise import ELU, Softplus
+from ..tensor import Tensor, _as_tensor, _real
 
 
 def _target(target: Any, op: str, x: Tensor) -> Tensor:
@@ -32,14 +34,30 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0)."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace`` is accepted for PyTorch's code and ignored: the result is always a
+    new tensor (the input is left unchanged)."""
     return _as_tensor(x, "relu").relu()
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, else negative_slope * x;  d/dx = 1 or negative_slope. ``inplace`` is
+    ignored (see ``relu``)."""
     return _as_tensor(x, "leaky_relu").leaky_relu(negative_slope)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, x itself where beta x > threshold;  d/dx = sigmoid(beta x).
+    Stable at any magnitude."""
+    x = _as_tensor(input, "softplus")
+    return Softplus.apply(x, beta=_real(beta, "softplus", "beta"),
+                          threshold=_real(threshold, "softplus", "threshold"))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha (exp(x) - 1);  d/dx = 1, else alpha exp(x). ``inplace`` is
+    ignored (see ``relu``)."""
+    return ELU.apply(_as_tensor(input, "elu"), alpha=_real(alpha, "elu", "alpha"))
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -67,15 +85,67 @@ def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     return _as_tensor(x, "flatten").flatten(start_dim, end_dim)
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def _class_weight(weight: Any, op: str) -> Any:
+    """A loss's per-class weight: None, or numbers (a Tensor, array or list). It is a constant:
+    no gradient flows to it."""
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise UsageError(f"{op}: weight must be per-class weights (a Tensor of shape (C,)), got "
+                         f"{weight!r}; the reduction is a keyword: reduction={weight!r}")
+    return _as_tensor(weight, op)._data
+
+
+def cross_entropy(logits: Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax + cross-entropy in one stable step (the book's SoftmaxWithLoss).
 
     target: integer class indices of shape (N,), or one-hot / probabilities of shape (N, C).
-    The gradient w.r.t. the logits is (softmax(logits) - one_hot(target)) / N."""
+    The gradient w.r.t. the logits is (softmax(logits) - one_hot(target)) / N.
+    ``weight`` (C,) scales each class's loss, and rows whose class is ``ignore_index`` are
+    skipped; 'mean' then divides by the summed weights of the rows counted, as PyTorch (nan when
+    every row is ignored, as PyTorch; an empty batch raises, where PyTorch gives nan)."""
     x = _as_tensor(logits, "cross_entropy")
-    return CrossEntropy.apply(x, _target(target, "cross_entropy", x), reduction=reduction,
-                              label_smoothing=float(label_smoothing))
+    return CrossEntropy.apply(x, _target(target, "cross_entropy", x),
+                              weight=_class_weight(weight, "cross_entropy"),
+                              reduction=reduction, label_smoothing=float(label_smoothing),
+                              ignore_index=int(ignore_index))
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """-weight[t_i] * input[i, t_i] on log-probabilities (after log_softmax), reduced; rows whose
+    target is ``ignore_index`` are skipped ('mean' divides by the summed weights counted, as
+    PyTorch: nan when every row is ignored; an empty batch raises, where PyTorch gives nan)."""
+    x = _as_tensor(input, "nll_loss")
+    return _nll_loss(x, _target(target, "nll_loss", x), _class_weight(weight, "nll_loss"),
+                     ignore_index=int(ignore_index), reduction=reduction)
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """Class indices of any shape (...) -> int64 one-hot rows of shape (..., num_classes), as
+    PyTorch; ``num_classes=-1`` takes max + 1. Not differentiable (integers)."""
+    t = _as_tensor(tensor, "one_hot")
+    idx = t._data
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"one_hot: expects integer class indices, got dtype {idx.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise UsageError(f"one_hot: num_classes must be an int, got {num_classes!r}")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ShapeError("one_hot: cannot infer num_classes from an empty tensor; pass "
+                             "num_classes=")
+        num_classes = int(idx.max()) + 1
+    if num_classes < 0:
+        raise UsageError(f"one_hot: num_classes must be -1 or >= 0, got {num_classes}")
+    if idx.size and idx.min() < 0:
+        raise IndexOutOfRangeError(f"one_hot: class values must be non-negative, got {idx.min()}")
+    if idx.size and idx.max() >= num_classes:
+        raise IndexOutOfRangeError(f"one_hot: class {idx.max()} is out of range for "
+                                   f"num_classes={num_classes}")
+    out = np.zeros(idx.shape + (int(num_classes),), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
+    return Tensor(out)
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -108,4 +178,5 @@ __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
     "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
+    "one_hot", "softplus", "elu",
 ]

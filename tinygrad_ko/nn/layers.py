@@ -135,24 +135,60 @@ class Flatten(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0). ``inplace`` is accepted for PyTorch's code and ignored: the output is always a
+    new tensor, the input is left unchanged."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x: Any) -> Tensor:
         return F.relu(x)
 
 
 class LeakyReLU(Module):
-    """x if x > 0 else negative_slope * x."""
+    """x if x > 0 else negative_slope * x. ``inplace`` is ignored (see ``ReLU``)."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = _real(negative_slope, "LeakyReLU", "negative_slope")
+        self.inplace = bool(inplace)
 
     def forward(self, x: Any) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, smooth ReLU; x itself where beta x > threshold (stable)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = _real(beta, "Softplus", "beta")
+        self.threshold = _real(threshold, "Softplus", "threshold")
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """x if x > 0 else alpha (exp(x) - 1). ``inplace`` is ignored (see ``ReLU``)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = _real(alpha, "ELU", "alpha")
+        self.inplace = bool(inplace)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
 
 
 class Sigmoid(Module):
@@ -222,4 +258,4 @@ class Dropout(Module):
 
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
-           "LogSoftmax", "Dropout"]
+           "LogSoftmax", "Dropout", "Softplus", "ELU"]

@@ -2,6 +2,7 @@
 each registered in ``tinygrad_ko.registry.REGISTRY`` together with how to test it."""
 from .elementwise import (Abs, Add, Clip, Cos, Div, Exp, LeakyReLU, Log, Maximum, Minimum, Mul, Neg,
                           Pow, ReLU, Sigmoid, Sin, Sqrt, Sub, Tanh, Where)
+from .elementwise import ELU, Softplus
 from .linalg import MatMul
 from .nn import Linear, batch_norm, dropout
 from .conv import Col2Im, Im2Col, MaxPool2d, avg_pool2d, conv2d, max_pool2d
@@ -19,4 +20,5 @@ __all__ = [
     "squeeze", "unsqueeze", "Linear", "batch_norm", "dropout", "Col2Im", "Im2Col", "MaxPool2d", "avg_pool2d",
     "conv2d", "max_pool2d", "BCEWithLogits", "BinaryCrossEntropy", "CrossEntropy", "mse_loss",
     "nll_loss", "sum_squared_error",
+    "ELU", "Softplus",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UsageError
 from ..function import Function, const
 from ..registry import binary, register, unary
 
@@ -86,14 +87,48 @@ def _pow_sample(s):
 @register("pow", sample=_pow_sample, methods=("__pow__", "__rpow__", "pow"),
           call=lambda x, y=None, exponent=None: x ** (y if exponent is None else exponent))
 class Pow(Function):
-    """a ** b;  d/da = b * a**(b-1),  d/db = a**b * log(a)."""
+    """a ** b;  d/da = b * a**(b-1),  d/db = a**b * log(a).
+
+    At the edges the limits, as PyTorch, never 0 * inf = nan: d/da = 0 where b = 0 (so
+    d/dx x**0 = 0 at x = 0), and d/db = 0 where a = 0 and b >= 0 (so d/dx 0**x = 0). Elsewhere
+    at a = 0 the formula's own value: d/da 0**0.5 = inf, d/da 0**1 = 1, d/da 0**2 = 0."""
     def forward(ctx, a, b):
         return np.power(a, b)
 
     def backward(ctx, grad):
         a, b = ctx.inputs
-        ga = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        gb = grad * ctx.output * a.log() if ctx.needs_input_grad[1] else None
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            zero = b._data == 0
+            if zero.any():
+                # where b = 0 the exponent b - 1 is replaced by 1 (a**-1 is inf at a = 0) and the
+                # term is masked out: no 0 * inf, and no gradient flows through it at second order
+                keep = const(~zero, b.dtype)
+                ga = grad * b * a ** ((b - 1) * keep + const(zero, b.dtype)) * keep
+            else:
+                ga = grad * b * a ** (b - 1)
+        if ctx.needs_input_grad[1]:
+            base0 = (a._data == 0) & (b._data >= 0)
+            if base0.any():   # log(a) -> log(1) = 0 there: a**b (0 or 1) * 0
+                a = a * const(~base0, a.dtype) + const(base0, a.dtype)
+            gb = grad * ctx.output * a.log()
+        return ga, gb
+
+    def backward_np(ctx, grad):
+        a, b = ctx.inputs[0]._data, ctx.inputs[1]._data
+        need = ctx.needs_input_grad
+        ga = gb = None
+        if need[0]:
+            if b.ndim == 0 and b != 0:     # the usual x ** 2: a constant, non-zero exponent
+                ga = grad * b * np.power(a, b - 1)
+            else:
+                zero = b == 0
+                ga = grad * b * np.power(a, np.where(zero, 1, b - 1).astype(b.dtype, copy=False))
+                ga = np.where(zero, 0, ga).astype(ga.dtype, copy=False)
+        if need[1]:
+            base0 = (a == 0) & (b >= 0)
+            la = np.log(np.where(base0, 1, a).astype(a.dtype, copy=False) if base0.any() else a)
+            gb = grad * ctx.output._data * la
         return ga, gb
 
 
@@ -216,6 +251,71 @@ class LeakyReLU(Function):
     def backward(ctx, grad):
         x, = ctx.inputs
         return grad * const(np.where(x._data > 0, 1, ctx.slope), grad.dtype)
+
+
+def _real_param(op: str, name: str, value):
+    """A real-number parameter (slope, beta...) as a Python float, or the library's error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise UsageError(f"{op}: {name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _softplus_sample(s):
+    beta, threshold = s.choice([(1.0, 20.0), (2.0, 20.0), (0.5, 20.0), (1.0, 1.0), (2.0, 2.0)])
+    shape = s.shape()
+    # away from the switch to the identity at beta * x = threshold (a kink in the 2nd derivative)
+    return (s.array(shape, -3.0, 3.0, avoid=(threshold / beta,)),), {"beta": beta,
+                                                                     "threshold": threshold}
+
+
+@register("softplus", sample=_softplus_sample)
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch);
+    d/dx = sigmoid(beta x) (1 there). Stable: computed as (max(bx, 0) + log1p(exp(-|bx|))) / beta,
+    so exp never overflows."""
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        x = _float(x)
+        ctx.beta = beta = _real_param("softplus", "beta", beta)
+        threshold = _real_param("softplus", "threshold", threshold)
+        bx = x * np.asarray(beta, dtype=x.dtype)
+        ctx.linear = bx > threshold
+        y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / np.asarray(beta, dtype=x.dtype)
+        return np.where(ctx.linear, x, y)
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        s = (x * ctx.beta).sigmoid()
+        if ctx.linear.any():
+            s = s * const(~ctx.linear, grad.dtype) + const(ctx.linear, grad.dtype)
+        return grad * s
+
+    def backward_np(ctx, grad):
+        x = ctx.inputs[0]._data
+        bx = x * np.asarray(ctx.beta, dtype=x.dtype)
+        e = np.exp(-np.abs(bx))                 # the stable sigmoid, as Sigmoid's forward
+        s = np.where(bx >= 0, 1 / (1 + e), e / (1 + e))
+        return grad * np.where(ctx.linear, 1, s)
+
+
+@register("elu", sample=unary(-3.0, 3.0, avoid=(0.0,), alpha=lambda s, _: s.choice([1.0, 0.5, 2.0])))
+class ELU(Function):
+    """x for x > 0, else alpha (exp(x) - 1);  d/dx = 1, else alpha exp(x) (alpha at x = 0, as
+    PyTorch). exp is only taken of min(x, 0): no overflow."""
+    def forward(ctx, x, alpha=1.0):
+        x = _float(x)
+        ctx.alpha = alpha = _real_param("elu", "alpha", alpha)
+        ctx.pos = x > 0
+        return np.where(ctx.pos, x, np.asarray(alpha, dtype=x.dtype) * np.expm1(np.minimum(x, 0)))
+
+    def backward(ctx, grad):
+        x, = ctx.inputs
+        neg = const(~ctx.pos, grad.dtype)
+        return grad * (const(ctx.pos, grad.dtype) + (x * neg).exp() * neg * ctx.alpha)
+
+    def backward_np(ctx, grad):
+        x = ctx.inputs[0]._data
+        return grad * np.where(ctx.pos, 1, ctx.alpha * np.exp(np.minimum(x, 0)))
 
 
 def _tie_weight(a, b, pick_a):

@@ -49,8 +49,12 @@ class Linear(Function):
         x, w = ctx.inputs[:2]
         need = ctx.needs_input_grad
         gx = grad @ w if need[0] else None
-        g2 = grad.reshape(-1, w.shape[0]) if grad.ndim != 2 else grad
-        gw = g2.T @ (x.reshape(-1, w.shape[1]) if x.ndim != 2 else x) if need[1] else None
+        if x.ndim != 2:   # fold batch axes into one, with explicit sizes (-1 is ambiguous at 0)
+            rows = math.prod(x.shape[:-1])
+            g2, x2 = grad.reshape(rows, w.shape[0]), x.reshape(rows, w.shape[1])
+        else:
+            g2, x2 = grad, x
+        gw = g2.T @ x2 if need[1] else None
         gb = g2.sum(axis=0) if len(need) > 2 and need[2] else None
         return (gx, gw, gb) if len(need) > 2 else (gx, gw)
 

@@ -60,7 +60,10 @@ class Sum(Function):
 
 @register("mean", sample=reduction(), methods=("mean",))
 class Mean(Function):
-    """sum / N over axis;  d/dx_i = 1/N."""
+    """sum / N over axis;  d/dx_i = 1/N.
+
+    Over an empty axis (N = 0) this raises a ShapeError on purpose, where PyTorch returns nan:
+    an average of nothing is a bug in the caller far more often than a wanted nan."""
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = _axes(axis, x.shape, "mean")
         ctx.keepdims = keepdims
@@ -79,14 +82,17 @@ class Mean(Function):
 
 class _Extreme(Function):
     """max / min over axis;  the gradient goes to the elements equal to the result, split evenly
-    between ties (as PyTorch's amax/amin)."""
+    between ties (as PyTorch's amax/amin). An empty tensor reduces over its non-empty axes to an
+    empty result (shape (0, 3) over axis 1 -> shape (0,)); reducing an axis of size 0 has no
+    answer and raises, as in PyTorch."""
     reducer = staticmethod(np.max)
 
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.axes = _axes(axis, x.shape, ctx.name)
         ctx.keepdims = keepdims
-        if x.size == 0:
-            raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor (shape {x.shape})")
+        if x.size == 0 and (not x.ndim or _count(x.shape, ctx.axes) == 0):
+            raise ShapeError(f"{ctx.name}: cannot reduce over an axis of size 0 (shape {x.shape}, "
+                             f"axis {axis}): an empty set has no {ctx.name}")
         return ctx.reducer(x, axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad):
@@ -112,7 +118,9 @@ def _ddof_param(s, shape):
 
 @register("var", sample=reduction(min_dims=1, min_side=3, ddof=_ddof_param), methods=("var",))
 class Var(Function):
-    """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof)."""
+    """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof).
+
+    With N - ddof <= 0 this raises a ShapeError on purpose, where PyTorch returns nan (or inf)."""
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
         x = _float(x)
         ctx.axes = _axes(axis, x.shape, "var")
@@ -131,8 +139,34 @@ class Var(Function):
 
 @register("std", sample=reduction(distinct=True, min_dims=1, min_side=3, ddof=_ddof_param), methods=("std",))
 def std(x, axis=None, keepdims=False, ddof=None, *, dim=None, keepdim=None, correction=None):
-    """sqrt(var(x));  d/dx_i = (x_i - mean) / ((N - ddof) std). Composite: var then sqrt."""
-    return x.var(axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction).sqrt()
+    """sqrt(var(x));  d/dx_i = (x_i - mean) / ((N - ddof) std), and 0 where std = 0 (as PyTorch).
+
+    Composite: var, then a square root whose gradient is 0 where its output is 0. As ``var``, it
+    raises a ShapeError where N - ddof <= 0 (PyTorch returns nan)."""
+    return _StdSqrt.apply(x.var(axis, keepdims, ddof, dim=dim, keepdim=keepdim,
+                                correction=correction))
+
+
+class _StdSqrt(Function):
+    """sqrt(v) for std;  d/dv = 1 / (2 sqrt(v)), but 0 where sqrt(v) = 0: there every x_i equals
+    the mean, var's own gradient is 0, and 0 * inf would give nan (PyTorch's std gives 0).
+    Private (tested through ``std``): a plain sqrt keeps its inf at 0."""
+    name = "std"
+
+    def forward(ctx, v):
+        return np.sqrt(v)
+
+    def backward(ctx, grad):
+        y = ctx.output
+        zero = y._data == 0
+        if not zero.any():
+            return grad / (2 * y)
+        # y + 1 where y = 0, then masked: no division by 0, and no gradient flows through it
+        return grad / (2 * (y + const(zero, y.dtype))) * const(~zero, y.dtype)
+
+
+def _reduced_shape(shape, axes, keepdims):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape) if keepdims or i not in axes)
 
 
 def _finite_max(x, axes):
@@ -149,14 +183,16 @@ class LogSumExp(Function):
         x = _float(x)
         ctx.axes = _axes(axis, x.shape, "logsumexp")
         ctx.keepdims = keepdims
-        if x.size == 0:
-            raise ShapeError(f"logsumexp: cannot reduce an empty tensor (shape {x.shape})")
+        if x.size == 0:   # as PyTorch: the log of an empty sum is log(0) = -inf
+            return np.full(_reduced_shape(x.shape, ctx.axes, keepdims), -np.inf, dtype=x.dtype)
         m = _finite_max(x, ctx.axes)
         out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
         return out if keepdims else np.squeeze(out, axis=ctx.axes)
 
     def backward(ctx, grad):
         x, = ctx.inputs
+        if x._data.size == 0:   # an empty input: an empty gradient
+            return const(np.zeros(x.shape, grad.dtype))
         # softmax from exp(x - max) / sum, not exp(x - out): out is rounded, and at |x| ~ 1e4 in
         # float32 that rounding would cost 4 digits. The shift m is a constant: it cancels.
         e = (x - const(_finite_max(x._data, ctx.axes))).exp()
@@ -170,10 +206,14 @@ def _softmax_sample(s):
 
 @register("softmax", sample=_softmax_sample, methods=("softmax",))
 class Softmax(Function):
-    """y = exp(x - max) / sum(exp(x - max));  backward: y * (g - sum(g * y))."""
+    """y = exp(x - max) / sum(exp(x - max));  backward: y * (g - sum(g * y)).
+    An empty input gives an empty output (as PyTorch)."""
     def forward(ctx, x, axis=-1):
         x = _float(x)
         ctx.axis = axis
+        if x.size == 0:
+            _axes(axis, x.shape, "softmax")
+            return x.copy()
         e = np.exp(x - _finite_max(x, axis))
         return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -184,10 +224,14 @@ class Softmax(Function):
 
 @register("log_softmax", sample=_softmax_sample, methods=("log_softmax",))
 class LogSoftmax(Function):
-    """y = x - logsumexp(x);  backward: g - softmax(x) * sum(g) = g - exp(y) * sum(g)."""
+    """y = x - logsumexp(x);  backward: g - softmax(x) * sum(g) = g - exp(y) * sum(g).
+    An empty input gives an empty output (as PyTorch)."""
     def forward(ctx, x, axis=-1):
         x = _float(x)
         ctx.axis = axis
+        if x.size == 0:
+            _axes(axis, x.shape, "log_softmax")
+            return x.copy()
         shifted = x - _finite_max(x, axis)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 

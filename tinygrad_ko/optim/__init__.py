@@ -9,5 +9,7 @@
 from . import lr_scheduler
 from .optimizer import Optimizer
 from .optimizers import SGD, AdaGrad, Adagrad, Adam, AdamW, RMSprop
+from .optimizers import Adadelta
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "AdaGrad", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "AdaGrad", "RMSprop", "Adam", "AdamW", "lr_scheduler",
+           "Adadelta"]

@@ -8,8 +8,9 @@ like the formula and does not accumulate rounding.
 """
 from __future__ import annotations
 
+import bisect
 import math
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import CheckpointError, OpError
 from .optimizer import Optimizer
@@ -128,4 +129,53 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (base - self.eta_min) * c for base in self.base_lrs]
 
 
-__all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
+class MultiStepLR(LRScheduler):
+    """lr_t = base_lr * gamma ** (number of milestones <= t): multiply by gamma at each milestone
+    epoch (a milestone given twice multiplies twice, as PyTorch)."""
+
+    def __init__(self, optimizer: Optimizer, milestones: Any, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
+        try:
+            ms = sorted(int(m) for m in milestones)
+        except (TypeError, ValueError):
+            raise OpError(f"MultiStepLR: milestones must be a list of ints, got "
+                          f"{milestones!r}") from None
+        self.milestones = ms
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        k = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base * self.gamma ** k for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr_t = base_lr * lr_lambda(t): your own schedule as a function of the epoch (one function,
+    or a list with one per parameter group). The functions are not in ``state_dict()`` (as
+    PyTorch: a function cannot be saved); make the scheduler with them again before loading."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any, last_epoch: int = -1) -> None:
+        n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(fns) != n:
+            raise OpError(f"LambdaLR: expected {n} lr_lambdas (one per parameter group), got "
+                          f"{len(fns)}")
+        if not all(callable(f) for f in fns):
+            raise OpError(f"LambdaLR: lr_lambda must be a function of the epoch (or a list of "
+                          f"them), got {lr_lambda!r}")
+        self.lr_lambdas: list[Callable[[int], float]] = fns
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * float(f(self.last_epoch)) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self) -> dict[str, Any]:
+        sd = super().state_dict()
+        del sd["lr_lambdas"]
+        return sd
+
+
+from .schedules import OneCycleLR, ReduceLROnPlateau  # noqa: E402  (they build on LRScheduler)
+
+__all__ = ["LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "MultiStepLR",
+           "LambdaLR", "OneCycleLR", "ReduceLROnPlateau"]

@@ -2,7 +2,9 @@
 
 An optimizer holds ``param_groups``, a list of dicts, each with its ``"params"`` and its own
 hyperparameters (``lr``...), and ``state``, a dict parameter -> that parameter's buffers (momentum,
-Adam's moments...). ``step()`` updates every parameter that has a gradient, in place.
+Adam's moments...): as PyTorch's, a ``defaultdict(dict)``, so ``opt.state[p]`` of a parameter not
+stepped yet is an empty dict, not a KeyError. ``step()`` updates every parameter that has a
+gradient, in place.
 
 Design notes (why, not what):
 - Updates write straight into the parameter's NumPy array with in-place ufuncs (``out=``): no graph
@@ -17,6 +19,7 @@ Design notes (why, not what):
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from typing import Any, Callable
 
 import numpy as np
@@ -64,7 +67,7 @@ class Optimizer:
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[Tensor, dict[str, Any]] = {}
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         if isinstance(params, Tensor):
             raise OpError(f"{self._name}: params should be an iterable of Tensors (or of dicts), "
                           f"got a single Tensor; wrap it in a list ([w]) or pass "
@@ -183,7 +186,7 @@ class Optimizer:
         state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                if p in self.state:
+                if self.state.get(p):      # an empty entry (a look-up by the user) is no state
                     state[index[id(p)]] = copy.deepcopy(self.state[p])
         return {"state": state, "param_groups": groups}
 
@@ -225,13 +228,14 @@ class Optimizer:
                 raise CheckpointError(f"{where}: state for parameter {i}, which no group has")
             new_state[p] = self._load_param_state(p, int(i), entry, where)
         self.param_groups = new_groups
-        self.state = new_state
+        self.state = defaultdict(dict, new_state)
 
     def _load_param_state(self, p: Tensor, i: int, entry: Any, where: str) -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise CheckpointError(f"{where}: state of parameter {i} is a {type(entry).__name__}, "
                                   f"expected a dict")
-        unknown = [k for k in entry if k not in self._state_keys]
+        # a user's own optimizer (no _state_keys) may keep anything
+        unknown = [k for k in entry if k not in self._state_keys] if self._state_keys else []
         if unknown:
             raise CheckpointError(f"{where}: state of parameter {i} has {unknown}, which "
                                   f"{self._name} does not use; was it saved by another optimizer "
@@ -242,6 +246,8 @@ class Optimizer:
                 out[k] = int(v)
             elif v is None:
                 out[k] = None
+            elif not self._state_keys:   # a user's own optimizer: kept as saved (copied)
+                out[k] = Tensor(v._data.copy()) if isinstance(v, Tensor) else copy.deepcopy(v)
             else:
                 arr = np.asarray(v._data if isinstance(v, Tensor) else v)
                 if arr.shape != p.shape or arr.dtype.kind != "f":

@@ -80,7 +80,7 @@ class SGD(_Checked):
                 g = g + wd * data               # a new array: p.grad itself is left alone
             if momentum:
                 st = state.get(p)
-                if st is None:
+                if not st:
                     buf = g.copy()
                     state[p] = {"momentum_buffer": buf}
                 else:
@@ -121,7 +121,7 @@ class Adagrad(_Checked):
             g = p.grad._data
             data = self._writable(p)
             st = state.get(p)
-            if st is None:
+            if not st:
                 st = state[p] = {"step": 0, "sum": np.full_like(
                     data, group["initial_accumulator_value"])}
             st["step"] = t = st["step"] + 1
@@ -138,6 +138,56 @@ class Adagrad(_Checked):
 
 
 AdaGrad = Adagrad   # the book's spelling
+
+
+class Adadelta(_Checked):
+    """Adadelta (Zeiler): each step is scaled by the ratio of running RMS of past steps and of
+    gradients, so ``lr`` is only a final multiplier (PyTorch's rule):
+
+        g = g + weight_decay * p
+        v = rho * v + (1 - rho) * g * g
+        d = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * d * d
+        p = p - lr * d
+    """
+    _state_keys = ("step", "square_avg", "acc_delta")
+
+    def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        _nonneg(self, group, "eps", "weight_decay")
+        if not 0.0 <= group["rho"] <= 1.0:
+            raise OpError(f"{self._name}: invalid rho={group['rho']} (must be in [0, 1])")
+
+    def _update(self, group: dict[str, Any]) -> None:
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        wd, state = group["weight_decay"], self.state
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = p.grad._data
+            data = self._writable(p)
+            st = state.get(p)
+            if not st:
+                st = state[p] = {"step": 0, "square_avg": np.zeros_like(data),
+                                 "acc_delta": np.zeros_like(data)}
+            st["step"] += 1
+            if wd:
+                g = g + wd * data
+            v, u = st["square_avg"], st["acc_delta"]
+            v *= rho
+            v += (1 - rho) * (g * g)
+            d = np.sqrt(u + eps)
+            d /= np.sqrt(v + eps)
+            d *= g
+            u *= rho
+            u += (1 - rho) * (d * d)
+            d *= lr
+            data -= d
+            p._version[0] += 1
 
 
 class RMSprop(_Checked):
@@ -172,7 +222,7 @@ class RMSprop(_Checked):
             g = p.grad._data
             data = self._writable(p)
             st = state.get(p)
-            if st is None:
+            if not st:
                 st = state[p] = {"step": 0, "square_avg": np.zeros_like(data)}
                 if momentum > 0:
                     st["momentum_buffer"] = np.zeros_like(data)
@@ -240,7 +290,7 @@ class Adam(_Checked):
             g = p.grad._data
             data = self._writable(p)
             st = state.get(p)
-            if st is None:
+            if not st:
                 st = state[p] = {"step": 0, "exp_avg": np.zeros_like(data),
                                  "exp_avg_sq": np.zeros_like(data)}
                 if amsgrad:
@@ -278,4 +328,4 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
-__all__ = ["SGD", "Adagrad", "AdaGrad", "RMSprop", "Adam", "AdamW"]
+__all__ = ["SGD", "Adagrad", "AdaGrad", "RMSprop", "Adam", "AdamW", "Adadelta"]
