@@ -340,7 +340,8 @@ def test_pytorch_spelling_aliases():
     x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     np.testing.assert_allclose(x.sum(dim=1, keepdim=True).numpy(), [[3], [12]])
     np.testing.assert_allclose(x.var(dim=1, correction=1).numpy(), [1.0, 1.0])
-    np.testing.assert_allclose(x.var(axis=1).numpy(), [2 / 3, 2 / 3])   # ddof=0 default
+    np.testing.assert_allclose(x.var(axis=1).numpy(), [1.0, 1.0])        # unbiased by default
+    np.testing.assert_allclose(x.var(axis=1, ddof=0).numpy(), [2 / 3, 2 / 3])
     assert x.permute(1, 0).shape == (3, 2) and x.transpose(0, 1).shape == (3, 2)
     assert Tensor(np.ones((2, 3, 4))).transpose(0, 2).shape == (4, 3, 2)
     assert x.unsqueeze(0).shape == (1, 2, 3) and x.unsqueeze(0).squeeze(0).shape == (2, 3)

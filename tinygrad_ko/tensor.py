@@ -867,14 +867,16 @@ class Tensor:
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
             dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
-        """Variance, divided by (N - ddof). ddof defaults to 0 as NumPy and the book
-        (PyTorch's ``correction`` is accepted as an alias; note PyTorch's default is 1)."""
+        """Variance, sum((x - mean)**2) / (N - ddof). ``correction`` is PyTorch's name for ddof; the
+        default is 1 (unbiased) as PyTorch's, not NumPy's 0: ask ``ddof=0`` for the book's.
+        With N - ddof <= 0 it raises a ShapeError, where PyTorch returns nan (or inf)."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "var")
         return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=_ddof(ddof, correction, "var"))
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, *,
             dim: Any = None, keepdim: bool | None = None, correction: int | None = None) -> "Tensor":
-        """Standard deviation: sqrt(var); same arguments as ``var``."""
+        """Standard deviation: sqrt(var); same arguments as ``var`` (unbiased by default, as PyTorch;
+        a ShapeError where N - ddof <= 0, where PyTorch returns nan)."""
         return ops.std(self, axis, keepdims, ddof, dim=dim, keepdim=keepdim, correction=correction)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
@@ -1163,7 +1165,8 @@ def _numeric_dtype(dtype: Any, op: str) -> np.dtype:
 def _ddof(ddof: int | None, correction: int | None, op: str = "") -> int:
     if ddof is not None and correction is not None:
         raise UsageError(f"{op}: give either ddof or correction, not both")
-    value = correction if correction is not None else (ddof or 0)
+    # unbiased (N - 1) by default, as PyTorch: on the same spelling PyTorch wins over NumPy
+    value = correction if correction is not None else (1 if ddof is None else ddof)
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
         raise UsageError(f"{op}: ddof must be an integer, got {value!r}")
     return int(value)

@@ -142,7 +142,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
             raise ShapeError(f"batch_norm: training needs more than 1 value per channel, got "
                              f"input of shape {x.shape}")
         mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True, ddof=0)   # biased, as PyTorch normalizes
         if running_mean is not None and running_var is not None:
             with no_grad():
                 m = np.asarray(momentum, dtype=running_mean.dtype)

@@ -121,7 +121,7 @@ class Var(Function):
     """mean((x - mean(x))**2) * N / (N - ddof);  d/dx_i = 2 (x_i - mean) / (N - ddof).
 
     With N - ddof <= 0 this raises a ShapeError on purpose, where PyTorch returns nan (or inf)."""
-    def forward(ctx, x, axis=None, keepdims=False, ddof=0):
+    def forward(ctx, x, axis=None, keepdims=False, ddof=1):
         x = _float(x)
         ctx.axes = _axes(axis, x.shape, "var")
         ctx.keepdims = keepdims
