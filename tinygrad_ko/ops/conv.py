@@ -87,6 +87,33 @@ def _pad_channels_last(x: np.ndarray, padding) -> np.ndarray:
     return xp
 
 
+def _windows(x: np.ndarray, kernel, stride, padding, oh: int, ow: int) -> np.ndarray:
+    """The windows of x (N, C, H, W) as an (N*OH*OW, kh*kw*C) matrix (columns in the order kernel
+    row, kernel column, channel), in the memory layout that x makes cheapest to write:
+    - x channels-last (a conv's output, through ReLU and pooling): rows of the matrix contiguous,
+      kh*kw copies of (N, OH, OW, C) blocks with C contiguous in each;
+    - otherwise (the input image, NCHW): the transpose contiguous, (kh*kw*C, N*OH*OW), each copy a
+      run of whole image rows (3.6x faster than the other layout for 1 channel, 5x5, batch 100).
+    Either way the matmuls take it as it is (BLAS reads a transposed operand in place)."""
+    n, c = x.shape[:2]
+    (kh, kw) = kernel
+    if x.flags.c_contiguous and c < 8:   # NCHW: write (kh, kw, C, N, OH, OW)
+        xp = _pad(x, padding)
+        cols = _zeros(x, (kh, kw, c, n, oh, ow))
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = _offset(i, j, stride, oh, ow)
+                cols[i, j] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
+        return cols.reshape(kh * kw * c, n * oh * ow).T
+    xp = _pad_channels_last(x, padding)
+    cols = _zeros(x, (n, oh, ow, kh, kw, c))
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset(i, j, stride, oh, ow)
+            cols[:, :, :, i, j] = xp[:, rows, columns]
+    return cols.reshape(n * oh * ow, kh * kw * c)
+
+
 # -- the book's im2col / col2im (column order C, kh, kw), registered for composites ------------------
 def _im2col_sample(s):
     shape = (s.integers(1, 2), s.integers(1, 2), s.integers(2, 5), s.integers(2, 5))
@@ -183,14 +210,7 @@ class Conv2d(Function):
         n, c, h, w = x.shape
         o, _, kh, kw = weight.shape
         oh, ow = _geometry("conv2d", x.shape, (kh, kw), stride, padding)
-        # channels-last windows: kh*kw copies of (N, OH, OW, C) blocks, C contiguous in each
-        xp = _pad_channels_last(x, padding)
-        cols = _zeros(x, (n, oh, ow, kh, kw, c))
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = _offset(i, j, stride, oh, ow)
-                cols[:, :, :, i, j] = xp[:, rows, columns]
-        cols = cols.reshape(n * oh * ow, kh * kw * c)
+        cols = _windows(x, (kh, kw), stride, padding, oh, ow)   # (N*OH*OW, kh*kw*C)
         w2 = weight.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)   # rows in the order of cols
         y = cols @ w2
         if bias is not None:

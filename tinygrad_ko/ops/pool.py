@@ -121,9 +121,20 @@ class MaxPool2d(Function):
 
     def backward_np(ctx, grad):
         x = ctx.inputs[0]._data
-        kernel, stride = ctx.geometry[:2]
-        gx = np.zeros_like(x, dtype=grad.dtype)   # x's layout: the slices below match
+        kernel, stride, padding = ctx.geometry[:3]
         disjoint = stride[0] >= kernel[0] and stride[1] >= kernel[1]
+        # in x's layout, so that the slices below match; when the windows tile x exactly, every
+        # element is written below and the array need not be zeroed first
+        tiled = (stride == kernel and padding == (0, 0) and x.shape[2] % kernel[0] == 0
+                 and x.shape[3] % kernel[1] == 0)
+        gx = (np.empty_like if tiled else np.zeros_like)(x, dtype=grad.dtype)
+        out = ctx._out
+        if grad.strides != out.strides and grad.dtype == out.dtype:
+            # dy laid out unlike x (a Flatten's gradient is NCHW, a conv's output channels-last):
+            # one copy into x's layout, rather than kh*kw passes that mix the two (3x slower)
+            relaid = np.empty_like(out)
+            relaid[...] = grad
+            grad = relaid
         for _, o, s, win in ctx._winners(x, ctx._out):
             if disjoint:        # every input element is in one window at most: write, no add
                 np.multiply(grad[o], win, out=gx[s])
