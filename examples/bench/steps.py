@@ -110,6 +110,7 @@ def _torch_step(model, x, t):
         loss.backward()
         opt.step()
         return loss
+    step.model = model
     return step
 
 
