@@ -3,7 +3,7 @@ fit() loop. A progress bar per epoch, train and test accuracy per epoch, the los
 saved as PNG (when matplotlib is installed) and a checkpoint saved at the end.
 
     python examples/mnist.py                    # MLP 784-512-256-10: 98.5% in ~30 s (2 cores)
-    python examples/mnist.py --model cnn        # chapter 7's CNN: 99.2% in ~5 min (2 cores)
+    python examples/mnist.py --model cnn        # chapter 7's CNN: ~99.2% (times: docs/benchmarks.md)
     python examples/mnist.py --help
 
 MNIST is read with tinygrad_ko.data.load_mnist (the book's signature), from --data-dir,
