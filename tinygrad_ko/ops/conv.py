@@ -87,7 +87,7 @@ def _pad_channels_last(x: np.ndarray, padding) -> np.ndarray:
     return xp
 
 
-CHUNK_BYTES = 4 << 20   # the windows of a few images at a time: a few MB, about a cache's size
+CHUNK_BYTES = 4 << 20   # the windows of a few images at a time: at most 4 MB (peak memory)
 
 
 def _chunks(n: int, bytes_per_image: int):
@@ -270,6 +270,8 @@ class Conv2d(Function):
                 cols = _windows(x[n0:n1], kernel, stride, padding, oh, ow)
                 part = cols.T @ g2[n0 * oh * ow:n1 * oh * ow]
                 gw2 = part if gw2 is None else np.add(gw2, part, out=gw2)
+            if gw2 is None:   # an empty batch
+                gw2 = _zeros(g2, (kernel[0] * kernel[1] * c, o))
             gw = np.empty_like(weight)
             gw[...] = gw2.reshape(*kernel, c, o).transpose(3, 2, 0, 1)
         if len(need) > 2 and need[2]:   # ones @ dy (BLAS) rather than a row-by-row sum
