@@ -294,7 +294,8 @@ def _conv_channels(draw, args, kwargs):
 def _conv_rank(draw, args, kwargs):
     args = list(args)
     x = args[0]
-    nx = x.shape[1:] if draw(st.booleans()) else (1,) + x.shape
+    # (C, H, W) is one image (unbatched, as PyTorch): valid; (H, W) and 5-d are not
+    nx = x.shape[2:] if draw(st.booleans()) else (1,) + x.shape
     args[0] = _like(x, nx)
     return args, kwargs, (nx,)
 
@@ -400,6 +401,12 @@ def _bn_running(draw, args, kwargs):
 def _image_rank(draw, args, kwargs):
     x = args[0]
     nx = x.shape[1:] if draw(st.booleans()) else (1,) + x.shape
+    return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
+
+
+def _pool_rank(draw, args, kwargs):
+    x = args[0]
+    nx = x.shape[2:] if draw(st.booleans()) else (1,) + x.shape   # (C, H, W) is valid (unbatched)
     return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
 
 
@@ -520,8 +527,9 @@ SHAPE_CORRUPTIONS = {
                    "running_stats": _bn_running},
     "im2col": {"input_rank": _image_rank, "window": _im2col_window},
     "col2im": {"rows": _col2im_rows},
-    "max_pool2d": {"input_rank": _image_rank, "window": _pool_window, "padding": _pool_padding},
-    "avg_pool2d": {"input_rank": _image_rank, "window": _pool_window, "padding": _pool_padding},
+    "max_pool2d": {"input_rank": _pool_rank, "window": _pool_window, "padding": _pool_padding},
+    "avg_pool2d": {"input_rank": _pool_rank, "window": _pool_window, "padding": _pool_padding},
+    "adaptive_avg_pool2d": {"input_rank": _pool_rank},
     "reshape": {"count": _reshape_count, "two_unknowns": _reshape_two_unknowns},
     "broadcast_to": {"incompatible": _broadcast_incompatible},
     "sum_to": {"incompatible": _sum_to_incompatible},
@@ -1324,14 +1332,16 @@ LAYER_CORRUPTIONS = {
         "scalar": lambda d: ()}),
     "Conv2d": (lambda: nn.Conv2d(2, 3, kernel_size=3), {
         "channels": lambda d: _shape_not(d, 4, 1, 2),
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
     "MaxPool2d": (lambda: nn.MaxPool2d(3), {
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
     "AvgPool2d": (lambda: nn.AvgPool2d(3), {
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d(2), {
+        "rank": lambda d: _rank_not(d, (3, 4))}),
     "BatchNorm1d": (lambda: nn.BatchNorm1d(3), {
         "features": lambda d: _shape_not(d, d(st.integers(2, 3)), 1, 3),
         "rank": lambda d: _rank_not(d, (2, 3)),
@@ -1345,6 +1355,7 @@ LAYER_CORRUPTIONS = {
     "LogSoftmax": (lambda: nn.LogSoftmax(dim=-3), {"dim": lambda d: _rank_not(d, (3, 4, 5))}),
 }
 LAYER_NAMES = {"Linear": "linear", "Conv2d": "conv2d", "MaxPool2d": "max_pool2d",
+               "AdaptiveAvgPool2d": "adaptive_avg_pool2d",
                "AvgPool2d": "avg_pool2d", "BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm",
                "Flatten": "flatten", "Softmax": "softmax", "LogSoftmax": "log_softmax"}
 KNOWN_LAYER_BUGS: dict[tuple[str, str], str] = {}

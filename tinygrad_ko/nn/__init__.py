@@ -8,7 +8,7 @@ initialisers (``nn.init``), the functional API (``nn.functional``) and checkpoin
 from . import functional, init
 from .checkpoint import load, load_state, save, save_state
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid,
                      Softmax, Tanh)
 from .layers import ELU, Softplus
@@ -21,6 +21,7 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
     "Identity", "Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax",
     "LogSoftmax", "Dropout", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "AdaptiveAvgPool2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
     "save", "load", "save_state", "load_state",
     "Softplus", "ELU",

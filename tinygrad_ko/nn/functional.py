@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradError, UsageError
-from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from ..ops.conv import conv2d
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss,
                         sum_squared_error)
 from ..ops.loss import nll_loss as _nll_loss
@@ -175,7 +176,7 @@ def accuracy(logits_or_probs: Any, targets: Any) -> float:
 
 
 __all__ = [
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
     "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
     "one_hot", "softplus", "elu",
