@@ -215,6 +215,9 @@ __all__ = [
     "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError", "UsageError",
 ]
 
+from .ops.sequence import tril, triu  # noqa: E402
+__all__ += ["tril", "triu"]
+
 # the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz
 from . import data, nn, optim, viz  # noqa: E402
 

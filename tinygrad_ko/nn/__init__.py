@@ -14,6 +14,10 @@ from .layers import (Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, 
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from . import utils
+from .attention import MultiheadAttention
+from .embedding import GELU, Embedding, LayerNorm, SiLU
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "IncompatibleKeys",
@@ -23,3 +27,5 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
     "save", "load", "save_state", "load_state",
 ]
+__all__ += ["utils", "Embedding", "LayerNorm", "GELU", "SiLU", "RNNBase", "RNN", "LSTM", "GRU",
+            "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention"]

@@ -16,6 +16,8 @@ from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_los
                         sum_squared_error)
 from ..ops.nn import Linear, batch_norm, dropout
 from ..tensor import Tensor, _as_tensor
+from ..ops.activation import gelu, silu
+from ..ops.sequence import embedding, layer_norm, scaled_dot_product_attention
 
 
 def _target(target: Any, op: str, x: Tensor) -> Tensor:
@@ -109,3 +111,4 @@ __all__ = [
     "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
 ]
+__all__ += ["gelu", "silu", "embedding", "layer_norm", "scaled_dot_product_attention"]
