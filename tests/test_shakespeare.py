@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import DATASETS
-from tinygrad_ko.data import CharDataset, CharVocab, SHAKESPEARE_SHA256, load_tiny_shakespeare
+from tinygrad_ko.data import CharDataset, CharVocab, load_tiny_shakespeare
+from tinygrad_ko.data.shakespeare import SHAKESPEARE_SHA256
 from tinygrad_ko.errors import DataError, IndexOutOfRangeError, OpError
 
 HAVE_TEXT = os.path.exists(os.path.join(DATASETS, "tinyshakespeare", "input.txt"))

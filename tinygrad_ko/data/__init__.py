@@ -13,8 +13,7 @@ and ``~/.cache/tinygrad_ko/<name>``; MNIST is downloaded into the cache when mis
 from .catvnoncat import CATVNONCAT_FILES, load_catvnoncat
 from .dataset import DataLoader, Dataset, TensorDataset, default_collate
 from .download import ENV_VAR, cache_dir, content_sha256, download_file, search_dirs
-from .shakespeare import (SHAKESPEARE_SHA256, CharDataset, CharVocab,
-                          load_tiny_shakespeare)
+from .shakespeare import CharDataset, CharVocab, load_tiny_shakespeare
 from .mnist import (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST, MNIST_FILES, MNIST_MIRRORS, load_mnist,
                     mnist_datasets, read_idx)
 
@@ -24,4 +23,4 @@ __all__ = [
     "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "load_catvnoncat", "CATVNONCAT_FILES",
     "ENV_VAR", "cache_dir", "search_dirs", "download_file", "content_sha256",
 ]
-__all__ += ["load_tiny_shakespeare", "CharVocab", "CharDataset", "SHAKESPEARE_SHA256"]
+__all__ += ["load_tiny_shakespeare", "CharVocab", "CharDataset"]
