@@ -28,7 +28,7 @@ from tinygrad_ko.nn import functional as F  # noqa: E402
 from tinygrad_ko.train import progress  # noqa: E402
 
 # per model: iterations, batch size, learning rate, context length, evaluation interval
-DEFAULTS = {"gpt": dict(max_iters=2500, batch_size=16, lr=2e-3, block_size=64, eval_interval=250),
+DEFAULTS = {"gpt": dict(max_iters=2000, batch_size=16, lr=2e-3, block_size=64, eval_interval=250),
             "lstm": dict(max_iters=2000, batch_size=32, lr=4e-3, block_size=64, eval_interval=250),
             "rnn": dict(max_iters=2000, batch_size=32, lr=3e-3, block_size=64, eval_interval=250)}
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["gpt", "lstm", "rnn"], default="gpt")
-    ap.add_argument("--max-iters", type=int, help="training steps (default: gpt 2500, lstm/rnn 2000)")
+    ap.add_argument("--max-iters", type=int, help="training steps (default 2000)")
     ap.add_argument("--batch-size", type=int, help="default: gpt 16, lstm/rnn 32")
     ap.add_argument("--block-size", type=int, help="context length in characters (default 64)")
     ap.add_argument("--lr", type=float, help="peak learning rate of AdamW")
