@@ -59,9 +59,9 @@ _TANH_C = math.sqrt(2 / math.pi)
 _TANH_A = 0.044715
 
 
-def _check_approximate(approximate: str) -> None:
-    if approximate not in ("none", "tanh"):
-        raise OpError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+def _check_approximate(approximate: str, op: str = "gelu") -> None:
+    if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
+        raise OpError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def _gelu_sample(s):
@@ -142,7 +142,7 @@ class GELUGrad(Function):
     derivative with 'tanh');  its derivative: phi(x) (2 - x^2) (with 'tanh', as Tensor ops).
     A separate op so that GELU's gradient can be differentiated again (create_graph)."""
     def forward(ctx, x, approximate="none"):
-        _check_approximate(approximate)
+        _check_approximate(approximate, "gelu_grad")
         ctx.approximate = approximate
         return _gelu_grad(_float(x), approximate)
 

@@ -9,10 +9,11 @@ Tensor ops, as every op's.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
-from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError, UsageError
 from ..function import Function, const
 from ..registry import register
 from .elementwise import _float
@@ -179,8 +180,16 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     """Normalise over the last ``len(normalized_shape)`` axes (PyTorch's ``F.layer_norm``)."""
     from ..tensor import _as_tensor
     x = _as_tensor(input, "layer_norm")
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else \
-        tuple(int(n) for n in normalized_shape)
+    items = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else \
+        normalized_shape
+    try:
+        shape = tuple(operator.index(n) for n in items)
+    except TypeError:
+        raise UsageError(f"layer_norm: normalized_shape must be an int or a tuple of ints, got "
+                         f"{normalized_shape!r} (input of shape {x.shape})") from None
+    if 0 in shape:
+        raise ShapeError(f"layer_norm: cannot normalise over an empty normalized_shape {shape} "
+                         f"(input of shape {x.shape})")
     if not shape or x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
         raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the last axes of "
                          f"the input of shape {x.shape}")
@@ -304,6 +313,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ShapeError(f"{op}: query (..., L, E), key (..., S, E) and value (..., S, Ev) do not "
                          f"fit: got {q.shape}, {k.shape}, {v.shape}")
+    if not isinstance(is_causal, (bool, np.bool_)):
+        raise UsageError(f"{op}: is_causal must be True or False, got {is_causal!r}")
     if is_causal and attn_mask is not None:
         raise OpError(f"{op}: give attn_mask or is_causal=True, not both")
     L, S, E = q.shape[-2], k.shape[-2], q.shape[-1]
