@@ -44,14 +44,16 @@ def rnn_tanh_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 def _relu_cell_sample(s):
-    """One row, and a bias that puts every pre-activation at least 0.3 away from relu's kink."""
-    (x, h, w_ih, w_hh, *_), _ = _cell_sample(1)(s)
-    x, h = x[:1], h[:1]
-    pre = x @ w_ih.T + h @ w_hh.T
+    """One row, and a bias that puts every pre-activation at least 0.3 away from relu's kink
+    (small inputs and weights keep that bias within [-4, 4], like other samples' values)."""
+    i, h = s.integers(1, 3), s.integers(1, 2)
+    x, h0 = s.array((1, i), -0.5, 0.5), s.array((1, h), -0.5, 0.5)
+    w_ih, w_hh = s.array((h, i), -0.5, 0.5), s.array((h, h), -0.5, 0.5)
+    pre = x @ w_ih.T + h0 @ w_hh.T
     want = s.array(pre.shape[1:], -2.0, 2.0, avoid=(0.0,))
     want = np.where(np.abs(want) < 0.3, np.sign(want) * 0.3, want)
-    b_hh = s.array(want.shape)
-    return (x, h, w_ih, w_hh, want - pre[0] - b_hh, b_hh), {}
+    b_hh = s.array(want.shape, -0.5, 0.5)
+    return (x, h0, w_ih, w_hh, want - pre[0] - b_hh, b_hh), {}
 
 
 @register("rnn_relu_cell", sample=_relu_cell_sample)
