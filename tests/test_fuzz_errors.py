@@ -507,6 +507,52 @@ def _clip_no_bounds(draw, args, kwargs):
     return list(args), dict(kwargs, min=None, max=None), (args[0].shape,)
 
 
+def _embedding_weight_rank(draw, args, kwargs):
+    args = list(args)
+    w = args[1]
+    nw = w.shape[:1] if draw(st.booleans()) else w.shape + (1,)
+    args[1] = _like(w, nw)
+    return args, kwargs, (nw,)
+
+
+def _layer_norm_shape(draw, args, kwargs):
+    norm = tuple(kwargs["normalized_shape"])
+    bad = norm[:-1] + (norm[-1] + draw(st.integers(1, 3)),)
+    return list(args), dict(kwargs, normalized_shape=bad), (args[0].shape,)
+
+
+def _layer_norm_weight(draw, args, kwargs):
+    args = list(args)
+    if len(args) < 2:
+        return _layer_norm_shape(draw, args, kwargs)
+    w = args[1]
+    nw = w.shape[:-1] + (w.shape[-1] + 1,)
+    args[1] = _like(w, nw)
+    return args, kwargs, (nw,)
+
+
+def _tri_rank(draw, args, kwargs):
+    x = args[0]
+    nx = x.shape[-1:] if draw(st.booleans()) else ()
+    return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
+
+
+def _sdpa_key_dim(draw, args, kwargs):
+    args = list(args)
+    k = args[1]
+    nk = k.shape[:-1] + (k.shape[-1] + draw(st.integers(1, 2)),)
+    args[1] = _like(k, nk)
+    return args, kwargs, (nk,)
+
+
+def _cell_input_features(draw, args, kwargs):
+    args = list(args)
+    x = args[0]
+    nx = x.shape[:-1] + (x.shape[-1] + draw(st.integers(1, 2)),)
+    args[0] = _like(x, nx)
+    return args, kwargs, (nx,)
+
+
 BROADCASTING = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "where")
 SAME_SHAPE = ("mse_loss", "sum_squared_error", "binary_cross_entropy",
               "binary_cross_entropy_with_logits")
@@ -538,11 +584,19 @@ SHAPE_CORRUPTIONS = {
     "std": {"ddof_too_big": _ddof_too_big},
     "dropout": {"p_out_of_range": _dropout_p},
     "clip": {"no_bounds": _clip_no_bounds},
+    "embedding": {"weight_rank": _embedding_weight_rank},
+    "layer_norm": {"normalized_shape": _layer_norm_shape, "weight": _layer_norm_weight},
+    "tril": {"input_rank": _tri_rank},
+    "triu": {"input_rank": _tri_rank},
+    "scaled_dot_product_attention": {"key_dim": _sdpa_key_dim},
+    **{name: {"input_features": _cell_input_features}
+       for name in ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "lstm_sequence")},
 }
 # Ops that take one tensor and no shape-like argument: every shape is valid for them.
 ANY_SHAPE = {"abs", "astype", "clone", "cos", "exp", "leaky_relu", "log", "neg", "relu", "sigmoid",
              "sin", "sqrt", "tanh", "sum", "mean", "max", "min", "logsumexp", "softmax",
-             "log_softmax", "squeeze", "unsqueeze", "flatten", "transpose", "getitem"}
+             "log_softmax", "squeeze", "unsqueeze", "flatten", "transpose", "getitem",
+             "gelu", "gelu_grad", "silu"}
 ANY_SHAPE |= {"softplus", "elu"}
 
 # (op, variant) -> why it is expected to fail until the engine is fixed (see the final report).

@@ -15,6 +15,10 @@ from .layers import ELU, Softplus
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
+from . import utils
+from .attention import MultiheadAttention
+from .embedding import GELU, Embedding, LayerNorm, SiLU
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "IncompatibleKeys",
@@ -26,3 +30,5 @@ __all__ = [
     "save", "load", "save_state", "load_state",
     "Softplus", "ELU",
 ]
+__all__ += ["utils", "Embedding", "LayerNorm", "GELU", "SiLU", "RNNBase", "RNN", "LSTM", "GRU",
+            "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MultiheadAttention"]

@@ -19,6 +19,8 @@ from ..ops.loss import nll_loss as _nll_loss
 from ..ops.nn import Linear, batch_norm, dropout
 from ..ops.elementwise import ELU, Softplus
 from ..tensor import Tensor, _as_tensor, _real
+from ..ops.activation import gelu, silu
+from ..ops.sequence import embedding, layer_norm, scaled_dot_product_attention
 
 
 def _target(target: Any, op: str, x: Tensor) -> Tensor:
@@ -181,3 +183,4 @@ __all__ = [
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
     "one_hot", "softplus", "elu",
 ]
+__all__ += ["gelu", "silu", "embedding", "layer_norm", "scaled_dot_product_attention"]

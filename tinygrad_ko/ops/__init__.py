@@ -24,3 +24,8 @@ __all__ = [
     "nll_loss", "sum_squared_error",
     "ELU", "Softplus",
 ]
+from .activation import GELU, GELUGrad, SiLU, gelu, silu
+from .sequence import (Embedding, LayerNorm, Tril, Triu, embedding, layer_norm,
+                       scaled_dot_product_attention, tril, triu)
+from .recurrent import (LSTMSequence, gru_cell, lstm_cell, lstm_sequence, rnn_relu_cell,
+                        rnn_tanh_cell)
