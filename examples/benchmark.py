@@ -1,277 +1,60 @@
-"""Benchmark: one full training step (forward, softmax cross-entropy, backward, SGD update) of an
-MLP on synthetic float32 MNIST-shaped data, implementations interleaved round by round in one
-process (a burst of 4 consecutive steps of each per round, as a training loop runs its step back to
-back; --burst 1 alternates single steps); prints each one's median step time and its ratio to the
-baseline.
+"""Benchmark: one full training step (forward, softmax cross-entropy, backward, SGD update) of MLPs
+and CNNs on synthetic float32 MNIST-shaped data, each implementation timed alone in its own process,
+as a user times the framework they would pick.
 
-    python examples/benchmark.py            # everything (about a minute)
-    python examples/benchmark.py --quick    # fewer rounds, extrapolated full gradient check
+    python examples/benchmark.py                  # every table (several minutes)
+    python examples/benchmark.py --quick          # a few rounds of everything
+    python examples/benchmark.py --rows cnn       # rows whose name or group contains 'cnn'
+    python examples/benchmark.py --threads 1      # every implementation single-threaded
+    python examples/benchmark.py --in-process     # the older mode: all in one process, interleaved
 
-Implementations:
-  book        the book's hand-written NumPy layers (Affine, Relu, SoftmaxWithLoss), float32 -- baseline
-  tinygrad_ko nn.Linear / nn.ReLU / F.cross_entropy / optim.SGD through the public API
+How: one worker process per implementation and row, kept alive, all with the same thread count
+(default: the machine's cores), set before NumPy or PyTorch load. Rounds alternate the order of the
+implementations; in each round every implementation runs a burst of consecutive steps, each timed;
+the first rounds are warm-up. Only one process runs at a time. The tables give the median step
+time, the ratio of medians, and in brackets the spread (min-max) of the per-round ratios, which shows
+the noise of the machine. CNN rows also give the peak memory of one step (the rise of the process's
+resident high-water mark over one step in a fresh process, after a warm-up step at batch 2).
+
+Implementations (columns):
+  book        the book's exact code (examples/bench/book.py): MLP rows, and SimpleConvNet
+  tinygrad_ko the public API: nn.Sequential of nn layers, F.cross_entropy, optim.SGD
   torch       PyTorch on the CPU, when installed
-  floor       just the NumPy matmuls the step needs (forward, dW of every layer, dX of all but the first)
-  fused       the same step written out by hand as one NumPy function, in place wherever it owns the
-              array (no variant we tried was faster at 784-512-512-10): what plain NumPy can do
+  floor       the NumPy matmuls the step needs, alone (for CNNs: the GEMMs of im2col's shapes)
+  fused       MLP rows: the step written out by hand as one in-place NumPy function
+
+Rows are in examples/bench/steps.py: adding one is writing a step builder per implementation.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import time
-from collections import OrderedDict
-from typing import Callable
+from typing import Any
 
-# PyTorch's OpenMP threads spin-wait between ops by default; interleaved with NumPy's OpenBLAS
-# threads in one process, that starves both (steps 10-50x slower). Passive waiting keeps the
-# comparison fair. It must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# --threads N (read here, before NumPy loads its BLAS) gives every implementation N threads: with
-# another busy process on a 2-core machine, threaded matmuls stall, and 1 thread is the fair setting.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# --threads N (read before NumPy loads its BLAS, for the worker and the in-process mode)
 if "--threads" in sys.argv:
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _n
+    for _var in THREAD_VARS:
+        os.environ[_var] = sys.argv[sys.argv.index("--threads") + 1]
+if "--in-process" in sys.argv:
+    # PyTorch's OpenMP threads spin-wait between ops by default; interleaved with NumPy's OpenBLAS
+    # threads in one process, that starves both. Passive waiting keeps that mode fair.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import tinygrad_ko as tg  # noqa: E402
-from tinygrad_ko import nn, optim  # noqa: E402
-from tinygrad_ko.nn import functional as F  # noqa: E402
+from bench.steps import ROWS, Row  # noqa: E402
 
-CONFIGS = [((784, 50, 10), 100), ((784, 100, 10), 100), ((784, 512, 512, 10), 256)]
-LR = 0.1
-
-
-# -- the book's layers (밑바닥부터 시작하는 딥러닝, common/functions.py and common/layers.py, and
-# ch05/two_layer_net.py's gradient() and training loop), as the book writes them; float32 data ----
-def softmax(x):
-    x = x - np.max(x, axis=-1, keepdims=True)   # overflow guard
-    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
-
-
-def cross_entropy_error(y, t):
-    if y.ndim == 1:
-        t = t.reshape(1, t.size)
-        y = y.reshape(1, y.size)
-    if t.size == y.size:   # one-hot targets -> class indices
-        t = t.argmax(axis=1)
-    batch_size = y.shape[0]
-    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
-
-
-class Relu:
-    def __init__(self):
-        self.mask = None
-
-    def forward(self, x):
-        self.mask = (x <= 0)
-        out = x.copy()
-        out[self.mask] = 0
-        return out
-
-    def backward(self, dout):
-        dout[self.mask] = 0
-        dx = dout
-        return dx
-
-
-class Affine:
-    def __init__(self, W, b):
-        self.W, self.b = W, b
-        self.x = None
-        self.original_x_shape = None
-        self.dW = None
-        self.db = None
-
-    def forward(self, x):
-        self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
-        self.x = x
-        out = np.dot(self.x, self.W) + self.b
-        return out
-
-    def backward(self, dout):
-        dx = np.dot(dout, self.W.T)
-        self.dW = np.dot(self.x.T, dout)
-        self.db = np.sum(dout, axis=0)
-        dx = dx.reshape(*self.original_x_shape)
-        return dx
-
-
-class SoftmaxWithLoss:
-    def __init__(self):
-        self.loss = None
-        self.y = None
-        self.t = None
-
-    def forward(self, x, t):
-        self.t = t
-        self.y = softmax(x)
-        self.loss = cross_entropy_error(self.y, self.t)
-        return self.loss
-
-    def backward(self, dout=1):
-        batch_size = self.t.shape[0]
-        if self.t.size == self.y.size:   # one-hot targets
-            dx = (self.y - self.t) / batch_size
-        else:
-            dx = self.y.copy()
-            dx[np.arange(batch_size), self.t] -= 1
-            dx = dx / batch_size
-        return dx
-
-
-class BookNet:
-    """The book's TwoLayerNet (ch05/two_layer_net.py), for any number of Affine-Relu layers."""
-
-    def __init__(self, weights):
-        self.params = {}
-        self.layers = OrderedDict()
-        for k, (W, b) in enumerate(weights, 1):
-            self.params[f"W{k}"], self.params[f"b{k}"] = W.T.copy(), b.copy()   # W is (in, out)
-            self.layers[f"Affine{k}"] = Affine(self.params[f"W{k}"], self.params[f"b{k}"])
-            if k < len(weights):
-                self.layers[f"Relu{k}"] = Relu()
-        self.lastLayer = SoftmaxWithLoss()
-        self.n = len(weights)
-
-    def predict(self, x):
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
-    def loss(self, x, t):
-        y = self.predict(x)
-        return self.lastLayer.forward(y, t)
-
-    def gradient(self, x, t):
-        self.loss(x, t)
-        dout = 1
-        dout = self.lastLayer.backward(dout)
-        layers = list(self.layers.values())
-        layers.reverse()
-        for layer in layers:
-            dout = layer.backward(dout)
-        grads = {}
-        for k in range(1, self.n + 1):
-            grads[f"W{k}"], grads[f"b{k}"] = self.layers[f"Affine{k}"].dW, self.layers[f"Affine{k}"].db
-        return grads
-
-    def step(self, x, t):   # ch05/train_neuralnet.py's loop body
-        grad = self.gradient(x, t)
-        for key in self.params:
-            self.params[key] -= LR * grad[key]
-
-
-# -- the others ----------------------------------------------------------------------------------
-def make_tinygrad(weights):
-    layers = []
-    for k, (W, b) in enumerate(weights):
-        lin = nn.Linear(W.shape[1], W.shape[0])
-        lin.weight.numpy()[...] = W
-        lin.bias.numpy()[...] = b
-        layers.append(lin)
-        if k < len(weights) - 1:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    opt = optim.SGD(model.parameters(), lr=LR)
-
-    def step(x, t):
-        loss = F.cross_entropy(model(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    step.model = model   # for the test that every implementation takes the same step
-    return step
-
-
-def make_torch(weights):
-    import torch
-    layers = []
-    for k, (W, b) in enumerate(weights):
-        lin = torch.nn.Linear(W.shape[1], W.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(W))
-            lin.bias.copy_(torch.from_numpy(b))
-        layers.append(lin)
-        if k < len(weights) - 1:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-
-    def step(x, t):
-        loss = torch.nn.functional.cross_entropy(model(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
-def make_floor(weights):
-    Ws = [W.T.copy() for W, _ in weights]   # (in, out), row-major: BLAS's faster orientation
-
-    def step(x, t):
-        acts = [x]
-        for W in Ws:
-            acts.append(acts[-1] @ W)
-        g = acts[-1]
-        for k in reversed(range(len(Ws))):
-            acts[k].T @ g                  # dW
-            if k:
-                g = g @ Ws[k].T            # dX (not needed for the input layer)
-    return step
-
-
-def make_fused(weights):
-    """The step as one hand-written NumPy function, with no framework and no layer objects: row-major
-    (in, out) weights, bias added in place, ReLU and its backward in place (this function owns those
-    arrays; a framework's ReLU must not overwrite its input, which its user may hold), the stable
-    softmax cross-entropy and its gradient (y - t) / N, and p -= lr * g. Its distance from the floor
-    is NumPy's own elementwise work; tinygrad_ko's distance from it is the framework's cost."""
-    Ws = [W.T.copy() for W, _ in weights]
-    bs = [b.copy() for _, b in weights]
-
-    def step(x, t):
-        acts = [x]
-        for k, (W, b) in enumerate(zip(Ws, bs)):
-            y = acts[-1] @ W
-            y += b
-            if k < len(Ws) - 1:
-                np.maximum(y, 0, out=y)
-            acts.append(y)
-        z = acts[-1]
-        shifted = z - z.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)
-        rows = np.arange(len(t))
-        loss = np.log(s[:, 0]).mean() - shifted[rows, t].mean()   # reported, as by the others
-        g = e / s                                     # softmax
-        g[rows, t] -= 1                               # y - t
-        g *= np.float32(1 / len(t))
-        for k in reversed(range(len(Ws))):
-            gW = acts[k].T @ g
-            gb = np.ones(len(g), g.dtype) @ g
-            if k:
-                gx = g @ Ws[k].T
-                gx *= acts[k] > 0
-            Ws[k] -= LR * gW
-            bs[k] -= LR * gb
-            if k:
-                g = gx
-        return loss
-    step.params = (Ws, bs)   # for the test that every implementation takes the same step
-    return step
-
-
-BURST = 4   # consecutive steps of one implementation per round (--burst)
+IMPLS = ["book", "tinygrad_ko", "torch", "floor", "fused"]
 FAULTS_NOTE = 50   # minor page faults per step above which the table gets a note
-
+PROTOCOL = "@@"    # a worker's answers start with this (anything else on its stdout is ignored)
 
 try:
     import resource
@@ -283,107 +66,170 @@ except ImportError:   # Windows: not counted
         return 0
 
 
-def median_times(steps: dict[str, Callable[[], object]], rounds: int, warmup: int,
-                 burst: int | None = None, faults: dict[str, float] | None = None
-                 ) -> dict[str, float]:
-    """Interleave the implementations round by round so machine noise hits them alike; in each
-    round every implementation runs ``burst`` consecutive steps, each timed, as a training loop
-    runs its step back to back. (A single step squeezed between other libraries' steps starts
-    with the CPU caches full of their code and data: every implementation is slower that way,
-    the one with the most Python code per step the most. --burst 1 measures it.)
-
-    ``faults``, if given, receives each implementation's minor page faults per timed step: glibc's
-    allocator can give freed memory back to the system after every step and fault it in again on
-    the next, which can double a step's time (docs/benchmarks.md); counted outside the timing."""
-    burst = BURST if burst is None else burst
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    faulted = dict.fromkeys(steps, 0)
-    for r in range(warmup + rounds):
-        for name, step in steps.items():
-            for _ in range(burst):
-                before = minor_faults()
-                start = time.perf_counter()
-                step()
-                elapsed = time.perf_counter() - start
-                if r >= warmup:
-                    times[name].append(elapsed)
-                    faulted[name] += minor_faults() - before
-    if faults is not None:
-        faults.update({k: faulted[k] / len(v) for k, v in times.items()})
-    return {k: float(np.median(v)) for k, v in times.items()}
+# -- running steps ---------------------------------------------------------------------------------
+def run_burst(step, k: int) -> dict:
+    """k consecutive steps, each timed, and the minor page faults they took (glibc can give freed
+    memory back to the system after each step and fault it in again on the next, which can double
+    a step's time; counted outside the timing)."""
+    times, faults = [], 0
+    for _ in range(k):
+        before = minor_faults()
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+        faults += minor_faults() - before
+    return {"times": times, "faults": faults}
 
 
-def mlp_benchmark(rounds: int) -> list[dict]:
+def _memory_kb() -> tuple[int, int] | None:
+    """(resident, high-water mark) of this process in kB, from /proc (Linux); None elsewhere."""
     try:
-        import torch
-        torch.manual_seed(0)
-    except ImportError:
-        torch = None
-        print("(PyTorch not installed: its column is skipped; pip install torch to compare)")
-    rng = np.random.default_rng(0)
-    rows = []
-    for sizes, batch in CONFIGS:
-        weights = [((rng.standard_normal((o, i)) * np.sqrt(2.0 / i)).astype(np.float32),
-                    np.zeros(o, np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
-        x = rng.random((batch, sizes[0]), dtype=np.float32)
-        t = rng.integers(0, sizes[-1], batch)
-        book, tgs, floor = BookNet(weights), make_tinygrad(weights), make_floor(weights)
-        fused = make_fused(weights)
-        xt, tt = tg.Tensor(x), tg.Tensor(t)
-        steps = {"book": lambda: book.step(x, t), "tinygrad_ko": lambda: tgs(xt, tt),
-                 "floor": lambda: floor(x, t), "fused": lambda: fused(x, t)}
-        if torch is not None:
-            ts, xp, tp = make_torch(weights), torch.from_numpy(x), torch.from_numpy(t)
-            steps["torch"] = lambda: ts(xp, tp)
-        n = rounds if batch <= 100 else max(rounds // 5, 30)
-        faults: dict[str, float] = {}
-        med = median_times(steps, n, warmup=max(n // 10, 5), faults=faults)
-        rows.append({"config": "-".join(map(str, sizes)) + f" b{batch}", "median": med,
-                     "faults": faults})
-    return rows
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
-def cnn_benchmark(rounds: int) -> dict[str, float]:
-    """A training step of the small CNN of examples/mnist.py --model cnn, batch 64."""
-    rng = np.random.default_rng(0)
-    x = rng.random((64, 1, 28, 28), dtype=np.float32)
-    t = rng.integers(0, 10, 64)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
-    opt = optim.SGD(model.parameters(), lr=0.01)
-    xt, tt = tg.Tensor(x), tg.Tensor(t)
-
-    def tg_step():
-        loss = F.cross_entropy(model(xt), tt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    steps = {"tinygrad_ko": tg_step}
+def peak_step_memory(row: Row, impl: str) -> float | None:
+    """MB by which one step raises the process's resident high-water mark (fresh process: the
+    libraries warmed up by a step at batch 2, the high-water mark reset just before the step)."""
+    import gc
+    row.builders[impl](2)()
+    step = row.builders[impl](row.batch)
+    gc.collect()
     try:
-        import torch
-        tm = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
-                                 torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1),
-                                 torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-                                 torch.nn.Linear(32 * 7 * 7, 10))
-        topt = torch.optim.SGD(tm.parameters(), lr=0.01)
-        xp, tp = torch.from_numpy(x), torch.from_numpy(t)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")          # resets VmHWM to the current resident size
+    except OSError:
+        return None
+    before = _memory_kb()
+    step()
+    after = _memory_kb()
+    if before is None or after is None:
+        return None
+    return (after[1] - before[0]) / 1024
 
-        def torch_step():
-            loss = torch.nn.functional.cross_entropy(tm(xp), tp)
-            topt.zero_grad()
-            loss.backward()
-            topt.step()
-        steps["torch"] = torch_step
-    except ImportError:
+
+def worker(row_name: str, impl: str, threads: int, memory: bool) -> None:
+    """A worker process: build the step, then run bursts on request (one line with k on stdin ->
+    one line with the times on stdout), until stdin closes."""
+    if impl == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    row = next(r for r in ROWS if r.name == row_name)
+    if memory:
+        print(PROTOCOL + json.dumps({"memory_mb": peak_step_memory(row, impl)}), flush=True)
+        return
+    step = row.builders[impl](row.batch)
+    print(PROTOCOL + json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        print(PROTOCOL + json.dumps(run_burst(step, int(line))), flush=True)
+
+
+class ProcessRunner:
+    """One implementation of one row in its own worker process, kept alive between bursts."""
+
+    def __init__(self, row: Row, impl: str, threads: int, memory: bool = False) -> None:
+        env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+        env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(HERE), env.get("PYTHONPATH", "")])
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", row.name, impl,
+               "--threads", str(threads)] + (["--memory-worker"] if memory else [])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=env)
+        self.first = self._read()
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith(PROTOCOL):
+                return json.loads(line[len(PROTOCOL):])
+        raise RuntimeError(f"benchmark worker exited with code {self.proc.wait()}")
+
+    def burst(self, k: int) -> dict:
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+class LocalRunner:
+    """--in-process: every implementation of the row in this process."""
+
+    def __init__(self, row: Row, impl: str) -> None:
+        self.step = row.builders[impl](row.batch)
+
+    def burst(self, k: int) -> dict:
+        return run_burst(self.step, k)
+
+    def close(self) -> None:
         pass
-    return median_times(steps, rounds, warmup=5)
+
+
+def time_row(row: Row, impls: list[str], make_runner, rounds: int, warmup: int,
+             burst: int) -> dict[str, Any]:
+    """Rounds alternate the order of the implementations; each runs a burst per round."""
+    runners = {impl: make_runner(row, impl) for impl in impls}
+    times: dict[str, list[float]] = {i: [] for i in impls}
+    rounds_med: dict[str, list[float]] = {i: [] for i in impls}
+    faults = dict.fromkeys(impls, 0)
+    try:
+        for r in range(warmup + rounds):
+            for impl in (impls if r % 2 == 0 else impls[::-1]):
+                res = runners[impl].burst(burst)
+                if r >= warmup:
+                    times[impl] += res["times"]
+                    rounds_med[impl].append(statistics.median(res["times"]))
+                    faults[impl] += res["faults"]
+    finally:
+        for runner in runners.values():
+            runner.close()
+    median = {i: statistics.median(v) for i, v in times.items()}
+    spread = {}
+    if "tinygrad_ko" in impls:
+        tg = rounds_med["tinygrad_ko"]
+        for i in impls:
+            ratios = [a / b for a, b in zip(tg, rounds_med[i])]
+            spread[i] = (min(ratios), max(ratios))
+    return {"row": row.name, "group": row.group, "median": median, "spread": spread,
+            "faults": {i: faults[i] / len(times[i]) for i in impls}}
+
+
+# -- tables ----------------------------------------------------------------------------------------
+def format_table(results: list[dict], impls: list[str], memory: dict) -> str:
+    cols = [i for i in IMPLS if i in impls and any(i in r["median"] for r in results)]
+    others = [i for i in cols if i != "tinygrad_ko"]
+    with_memory = any(r["row"] in memory for r in results)
+    head = (["step"] + [f"{i} ms" for i in cols] + [f"tg/{i}" for i in others]
+            + (["tg MB", "torch MB", "MB tg/torch"] if with_memory else []))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        m, sp = r["median"], r["spread"]
+        cells = [r["row"]] + [f"{m[i] * 1e3:.3g}" if i in m else "-" for i in cols]
+        for i in others:
+            if i in m and "tinygrad_ko" in m:
+                lo, hi = sp[i]
+                cells.append(f"{m['tinygrad_ko'] / m[i]:.2f} [{lo:.2f}-{hi:.2f}]")
+            else:
+                cells.append("-")
+        if with_memory:
+            mem = memory.get(r["row"], {})
+            a, b = mem.get("tinygrad_ko"), mem.get("torch")
+            cells += [f"{a:.1f}" if a else "-", f"{b:.1f}" if b else "-",
+                      f"{a / b:.2f}" if a and b else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def gradcheck_benchmark(quick: bool) -> dict[str, float]:
     """The fast (random-direction) gradcheck of the 39,760-parameter 784-50-10 net, against the
     full central-difference gradient (two forward passes per parameter)."""
+    import tinygrad_ko as tg
     from tinygrad_ko.gradcheck import gradcheck
+    from tinygrad_ko.nn import functional as F
     rng = np.random.default_rng(0)
     x = tg.Tensor(rng.random((100, 784)))
     t = tg.Tensor(rng.integers(0, 10, 100))
@@ -398,7 +244,6 @@ def gradcheck_benchmark(quick: bool) -> dict[str, float]:
         assert gradcheck(loss, params, fast_mode=True)
         times.append(time.perf_counter() - start)
     out = {"fast_gradcheck_s": float(np.median(times))}
-    # the full numerical gradient: 2 forward passes per parameter
     ps = [tg.Tensor(p) for p in params]
     n_params = sum(p.size for p in params)
     sample = 2000 if quick else n_params
@@ -406,7 +251,7 @@ def gradcheck_benchmark(quick: bool) -> dict[str, float]:
     done = 0
     with tg.no_grad():
         for p in ps:
-            flat = p.numpy().reshape(-1)
+            flat = p._data.reshape(-1)
             for k in range(flat.size):
                 if done >= sample:
                     break
@@ -424,46 +269,81 @@ def gradcheck_benchmark(quick: bool) -> dict[str, float]:
     return out
 
 
-def main() -> None:
-    global BURST
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=100, help="rounds per small config (a fifth, at "
-                                                            "least 30, for the big one)")
-    ap.add_argument("--burst", type=int, default=BURST, help="consecutive steps of each "
-                    "implementation per round (default %(default)s; 1 = strict alternation)")
-    ap.add_argument("--quick", action="store_true", help="fewer rounds; extrapolate the full gradient")
+def select_rows(spec: str | None) -> list[Row]:
+    if not spec:
+        return list(ROWS)
+    keys = [k.strip().lower() for k in spec.split(",") if k.strip()]
+    rows = [r for r in ROWS if any(k in r.name.lower() or k == r.group for k in keys)]
+    if not rows:
+        raise SystemExit(f"--rows {spec!r} matches none of: {', '.join(r.name for r in ROWS)}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", help="comma-separated parts of row names, or a group (mlp, cnn)")
+    ap.add_argument("--impls", help=f"comma-separated implementations (default: all of "
+                                    f"{', '.join(IMPLS)} that the row has)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="threads for every implementation (default: the machine's cores, "
+                         "%(default)s)")
+    ap.add_argument("--rounds", type=int, help="timed rounds per row (default: per row)")
+    ap.add_argument("--burst", type=int, help="steps per implementation per round (default: per "
+                                              "row, 4 for MLPs, 3 for CNNs)")
+    ap.add_argument("--quick", action="store_true", help="3 rounds per row; extrapolate the full "
+                                                         "gradient")
+    ap.add_argument("--in-process", action="store_true",
+                    help="all implementations in this process, interleaved (not the headline)")
+    ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-gradcheck", action="store_true")
-    ap.add_argument("--skip-cnn", action="store_true")
-    ap.add_argument("--threads", type=int, help="BLAS/OpenMP threads for every implementation "
-                                                "(default: the libraries' own choice)")
-    args = ap.parse_args()
-    BURST = max(args.burst, 1)
-    rounds = 15 if args.quick else args.rounds
-    print(f"numpy {np.__version__}, tinygrad_ko {tg.__version__}, {os.cpu_count()} CPUs, "
-          f"threads: {args.threads or 'default'}, bursts of {BURST} steps")
-    rows = mlp_benchmark(rounds)
-    names = ["book", "tinygrad_ko", "torch", "floor", "fused"]
-    others = [n for n in names if n != "tinygrad_ko"]
-    print(f"\n{'config':<20}" + "".join(f"{n + ' ms':>15}" for n in names)
-          + "".join(f"{'tg/' + n:>10}" for n in others))
+    ap.add_argument("--worker", nargs=2, metavar=("ROW", "IMPL"), help=argparse.SUPPRESS)
+    ap.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(*args.worker, args.threads, args.memory_worker)
+        return {}
+    try:
+        import importlib.util
+        has_torch = importlib.util.find_spec("torch") is not None
+    except ImportError:
+        has_torch = False
+    wanted = [i.strip() for i in args.impls.split(",")] if args.impls else IMPLS
+    if not has_torch and "torch" in wanted:
+        wanted = [i for i in wanted if i != "torch"]
+        print("(PyTorch not installed: its column is skipped; pip install torch to compare)")
+    rows = select_rows(args.rows)
+    mode = "in one process, interleaved" if args.in_process else "each in its own process"
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, {args.threads} threads per "
+          f"implementation, {mode}\n")
+    if args.in_process:
+        make_runner = LocalRunner
+    else:
+        def make_runner(row, impl):
+            return ProcessRunner(row, impl, args.threads)
+    results, memory = [], {}
     for row in rows:
-        m = row["median"]
-        cells = "".join(f"{m[n] * 1e3:>15.3f}" if n in m else f"{'-':>15}" for n in names)
-        tg_t = m["tinygrad_ko"]
-        ratios = "".join(f"{tg_t / m[n]:>10.2f}" if n in m else f"{'-':>10}" for n in others)
-        print(f"{row['config']:<20}{cells}{ratios}")
-    for row in rows:
-        for name, per_step in row["faults"].items():
+        impls = [i for i in IMPLS if i in row.builders and i in wanted]
+        rounds = 3 if args.quick else args.rounds or row.rounds
+        warmup = 1 if args.quick else max(rounds // 10, 2)
+        res = time_row(row, impls, make_runner, rounds, warmup, args.burst or row.burst)
+        results.append(res)
+        if row.memory and not args.skip_memory and not args.in_process:
+            memory[row.name] = {i: ProcessRunner(row, i, args.threads, memory=True).first.get(
+                "memory_mb") for i in row.memory if i in impls}
+        print(f"  {row.name}: " + ", ".join(f"{i} {t * 1e3:.3g} ms"
+                                            for i, t in res["median"].items()), flush=True)
+    for group in dict.fromkeys(r["group"] for r in results):
+        print(f"\n{group.upper()} (median ms per step; tg/x: ratio of medians [min-max of the "
+              f"per-round ratios])")
+        print(format_table([r for r in results if r["group"] == group], wanted, memory))
+    for r in results:
+        for impl, per_step in r["faults"].items():
             if per_step > FAULTS_NOTE:
-                print(f"note: {name} took {per_step:.0f} page faults per step at {row['config']} "
-                      f"(likely memory given back to the system and taken again each step): its time "
-                      f"includes them; see docs/benchmarks.md")
-    if not args.skip_cnn:
-        c = cnn_benchmark(5 if args.quick else 15)
-        line = f"\nCNN step (b64, conv16-conv32): tinygrad_ko {c['tinygrad_ko'] * 1e3:.1f} ms"
-        if "torch" in c:
-            line += f", torch {c['torch'] * 1e3:.1f} ms, ratio {c['tinygrad_ko'] / c['torch']:.2f}"
-        print(line)
+                print(f"note: {impl} took {per_step:.0f} page faults per step at {r['row']} "
+                      f"(likely memory given back to the system and taken again each step): its "
+                      f"time includes them; see docs/benchmarks.md")
+    out: dict[str, Any] = {"rows": results, "memory": memory}
     if not args.skip_gradcheck:
         g = gradcheck_benchmark(args.quick)
         kind = "extrapolated" if g["full_extrapolated"] else "measured"
@@ -471,6 +351,8 @@ def main() -> None:
               f"{g['fast_gradcheck_s'] * 1e3:.1f} ms; full central differences "
               f"{g['full_numerical_gradient_s']:.1f} s ({kind}); "
               f"ratio {g['full_numerical_gradient_s'] / g['fast_gradcheck_s']:.0f}x")
+        out["gradcheck"] = g
+    return out
 
 
 if __name__ == "__main__":

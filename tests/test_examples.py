@@ -138,46 +138,119 @@ def test_simple_convnet_book_init():
     assert sc.simple_conv_net(None)[0].bias.numpy().any()                 # the layers' own init
 
 
-def test_benchmark_smoke(capsys, monkeypatch):
+def _bench():
     bench = load("benchmark")
-    monkeypatch.setattr(bench, "CONFIGS", [((784, 50, 10), 20)])
-    rows = bench.mlp_benchmark(rounds=5)
-    assert rows[0]["median"]["tinygrad_ko"] > 0 and rows[0]["median"]["book"] > 0
-    assert rows[0]["median"]["floor"] > 0 and rows[0]["median"]["fused"] > 0
-    assert rows[0]["faults"].keys() == rows[0]["median"].keys()
-    assert all(f >= 0 for f in rows[0]["faults"].values())
+    from bench import book, steps   # examples/bench, put on sys.path by the benchmark
+    return bench, book, steps
+
+
+def test_benchmark_runs_each_implementation_in_its_own_process(capsys):
+    bench, _, _ = _bench()
+    out = bench.main(["--quick", "--burst", "1", "--threads", "1", "--skip-gradcheck",
+                      "--rows", "784-50-10,SimpleConvNet", "--impls", "book,tinygrad_ko,floor,fused"])
+    text = capsys.readouterr().out
+    assert "each in its own process" in text and "1 threads per implementation" in text
+    mlp, cnn = out["rows"]
+    assert mlp["median"].keys() == {"book", "tinygrad_ko", "floor", "fused"}
+    assert cnn["median"].keys() == {"book", "tinygrad_ko", "floor"}   # no fused CNN
+    assert all(t > 0 for r in out["rows"] for t in r["median"].values())
+    lo, hi = mlp["spread"]["book"]
+    assert 0 < lo <= hi
+    assert out["memory"]["SimpleConvNet b100"]["tinygrad_ko"] > 1   # MB; /proc is there on Linux
+    assert "| 784-50-10 b100 |" in text and "| SimpleConvNet b100 |" in text and "tg/book" in text
+    assert "MB tg/torch" in text
+
+
+def test_benchmark_ratio_spread_and_alternating_order():
+    """Medians over all timed steps; the spread is the min-max of the per-round ratios; the
+    order of the implementations alternates from round to round."""
+    bench, _, steps = _bench()
+    order = []
+
+    class Fake:
+        def __init__(self, row, impl):
+            self.impl, self.k = impl, 0
+
+        def burst(self, k):
+            order.append(self.impl)
+            self.k += 1
+            t = {"tinygrad_ko": 1.0, "book": 2.0 if self.k % 2 else 4.0}[self.impl]
+            return {"times": [t] * k, "faults": 0}
+
+        def close(self):
+            pass
+    row = steps.Row("fake", "mlp", 1, {})
+    res = bench.time_row(row, ["book", "tinygrad_ko"], Fake, rounds=4, warmup=1, burst=2)
+    assert order[:4] == ["book", "tinygrad_ko", "tinygrad_ko", "book"]
+    assert res["median"] == {"book": 3.0, "tinygrad_ko": 1.0}
+    assert res["spread"]["book"] == (0.25, 0.5)
 
 
 def test_benchmark_notes_page_faults(capsys, monkeypatch):
     """A step that faults its memory in again every time is named under the table, with its count."""
-    bench = load("benchmark")
-    monkeypatch.setattr(bench, "CONFIGS", [((784, 50, 10), 20)])
+    bench, _, _ = _bench()
     counter = iter(range(0, 10**9, 100))        # 100 faults between any two readings
     monkeypatch.setattr(bench, "minor_faults", lambda: next(counter))
-    monkeypatch.setattr(sys, "argv", ["benchmark.py", "--quick", "--skip-cnn", "--skip-gradcheck"])
-    bench.main()
+    bench.main(["--quick", "--in-process", "--skip-gradcheck", "--rows", "784-50-10",
+                "--impls", "book,tinygrad_ko"])
     out = capsys.readouterr().out
-    assert "note: tinygrad_ko took 100 page faults per step at 784-50-10 b20" in out
+    assert "in one process, interleaved" in out
+    assert "note: tinygrad_ko took 100 page faults per step at 784-50-10 b100" in out
     assert "note: book took 100 page faults per step" in out
+
+
+def test_benchmark_cnn_row_is_the_mnist_example_model():
+    _, _, steps = _bench()
+    ours = steps.cnn_tinygrad(steps.MNIST_CNN)(2).model
+    example = load("mnist").make_model("cnn")
+    assert [p.shape for p in ours.parameters()] == [p.shape for p in example.parameters()]
+    assert [type(m) for m in ours] == [type(m) for m in example]
+
+
+@pytest.mark.parametrize("net", ["SIMPLE_CONVNET", "MNIST_CNN"])
+def test_benchmark_cnn_implementations_take_the_same_step(net):
+    """The CNN rows compare equal work: the book's SimpleConvNet, tinygrad_ko and PyTorch give
+    the same loss and the same updated weights after one step."""
+    _, book, steps = _bench()
+    layers = getattr(steps, net)
+    tg_step = steps.cnn_tinygrad(layers)(4)
+    loss = tg_step().item()
+    params = [p.numpy() for p in tg_step.model.parameters()]
+    w0 = steps.cnn_weights(layers)
+    assert not np.allclose(params[0], w0[0][0])
+    if net == "SIMPLE_CONVNET":
+        b = steps.cnn_book(layers)(4)
+        b()
+        assert abs(b.model.last_layer.loss - loss) < 1e-5
+        for key, p in zip(["W1", "b1", "W2", "b2", "W3", "b3"], params):
+            ref = b.model.params[key]
+            np.testing.assert_allclose(ref if ref.ndim != 2 else ref.T, p, rtol=1e-4, atol=1e-6)
+    pytest.importorskip("torch")
+    t_step = steps.cnn_torch(layers)(4)
+    assert abs(t_step().item() - loss) < 1e-5
+    for p, q in zip(params, t_step.model.parameters()):
+        np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_benchmark_book_and_tinygrad_take_the_same_training_step():
     """The benchmark compares equal work: one step of the book's layers, of tinygrad_ko and of the
     hand-fused NumPy step give the same loss and the same updated weights."""
-    bench = load("benchmark")
+    bench, book_mod, steps = _bench()
     rng = np.random.default_rng(1)
     sizes = (12, 7, 5, 3)
     weights = [(rng.standard_normal((o, i)).astype(np.float32),
                 rng.standard_normal(o).astype(np.float32)) for i, o in zip(sizes[:-1], sizes[1:])]
     x = rng.random((6, 12), dtype=np.float32)
     t = rng.integers(0, 3, 6)
-    book, step = bench.BookNet(weights), bench.make_tinygrad(weights)
-    book.step(x, t)
-    loss = step(bench.tg.Tensor(x), bench.tg.Tensor(t))
+    book, step = book_mod.BookNet(weights), steps.make_tinygrad(weights)
+    book.step(x, t, steps.LR)
+    import tinygrad_ko as tg
+    from tinygrad_ko import nn
+    loss = step(tg.Tensor(x), tg.Tensor(t))
     assert abs(book.lastLayer.loss - loss.item()) < 1e-5
-    fused = bench.make_fused(weights)
+    fused = steps.make_fused(weights)
     assert abs(book.lastLayer.loss - fused(x, t)) < 1e-5
-    layers = [m for m in step.model if isinstance(m, bench.nn.Linear)]
+    layers = [m for m in step.model if isinstance(m, nn.Linear)]
     for k, lin in enumerate(layers, 1):
         np.testing.assert_allclose(book.params[f"W{k}"], lin.weight.numpy().T, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(book.params[f"b{k}"], lin.bias.numpy(), rtol=1e-5, atol=1e-6)

@@ -294,7 +294,8 @@ def _conv_channels(draw, args, kwargs):
 def _conv_rank(draw, args, kwargs):
     args = list(args)
     x = args[0]
-    nx = x.shape[1:] if draw(st.booleans()) else (1,) + x.shape
+    # (C, H, W) is one image (unbatched, as PyTorch): valid; (H, W) and 5-d are not
+    nx = x.shape[2:] if draw(st.booleans()) else (1,) + x.shape
     args[0] = _like(x, nx)
     return args, kwargs, (nx,)
 
@@ -403,6 +404,12 @@ def _image_rank(draw, args, kwargs):
     return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
 
 
+def _pool_rank(draw, args, kwargs):
+    x = args[0]
+    nx = x.shape[2:] if draw(st.booleans()) else (1,) + x.shape   # (C, H, W) is valid (unbatched)
+    return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
+
+
 def _im2col_window(draw, args, kwargs):
     x = args[0]
     kwargs = dict(kwargs)
@@ -500,6 +507,52 @@ def _clip_no_bounds(draw, args, kwargs):
     return list(args), dict(kwargs, min=None, max=None), (args[0].shape,)
 
 
+def _embedding_weight_rank(draw, args, kwargs):
+    args = list(args)
+    w = args[1]
+    nw = w.shape[:1] if draw(st.booleans()) else w.shape + (1,)
+    args[1] = _like(w, nw)
+    return args, kwargs, (nw,)
+
+
+def _layer_norm_shape(draw, args, kwargs):
+    norm = tuple(kwargs["normalized_shape"])
+    bad = norm[:-1] + (norm[-1] + draw(st.integers(1, 3)),)
+    return list(args), dict(kwargs, normalized_shape=bad), (args[0].shape,)
+
+
+def _layer_norm_weight(draw, args, kwargs):
+    args = list(args)
+    if len(args) < 2:
+        return _layer_norm_shape(draw, args, kwargs)
+    w = args[1]
+    nw = w.shape[:-1] + (w.shape[-1] + 1,)
+    args[1] = _like(w, nw)
+    return args, kwargs, (nw,)
+
+
+def _tri_rank(draw, args, kwargs):
+    x = args[0]
+    nx = x.shape[-1:] if draw(st.booleans()) else ()
+    return [_like(x, nx)] + list(args[1:]), kwargs, (nx,)
+
+
+def _sdpa_key_dim(draw, args, kwargs):
+    args = list(args)
+    k = args[1]
+    nk = k.shape[:-1] + (k.shape[-1] + draw(st.integers(1, 2)),)
+    args[1] = _like(k, nk)
+    return args, kwargs, (nk,)
+
+
+def _cell_input_features(draw, args, kwargs):
+    args = list(args)
+    x = args[0]
+    nx = x.shape[:-1] + (x.shape[-1] + draw(st.integers(1, 2)),)
+    args[0] = _like(x, nx)
+    return args, kwargs, (nx,)
+
+
 BROADCASTING = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "where")
 SAME_SHAPE = ("mse_loss", "sum_squared_error", "binary_cross_entropy",
               "binary_cross_entropy_with_logits")
@@ -520,8 +573,9 @@ SHAPE_CORRUPTIONS = {
                    "running_stats": _bn_running},
     "im2col": {"input_rank": _image_rank, "window": _im2col_window},
     "col2im": {"rows": _col2im_rows},
-    "max_pool2d": {"input_rank": _image_rank, "window": _pool_window, "padding": _pool_padding},
-    "avg_pool2d": {"input_rank": _image_rank, "window": _pool_window, "padding": _pool_padding},
+    "max_pool2d": {"input_rank": _pool_rank, "window": _pool_window, "padding": _pool_padding},
+    "avg_pool2d": {"input_rank": _pool_rank, "window": _pool_window, "padding": _pool_padding},
+    "adaptive_avg_pool2d": {"input_rank": _pool_rank},
     "reshape": {"count": _reshape_count, "two_unknowns": _reshape_two_unknowns},
     "broadcast_to": {"incompatible": _broadcast_incompatible},
     "sum_to": {"incompatible": _sum_to_incompatible},
@@ -530,11 +584,19 @@ SHAPE_CORRUPTIONS = {
     "std": {"ddof_too_big": _ddof_too_big},
     "dropout": {"p_out_of_range": _dropout_p},
     "clip": {"no_bounds": _clip_no_bounds},
+    "embedding": {"weight_rank": _embedding_weight_rank},
+    "layer_norm": {"normalized_shape": _layer_norm_shape, "weight": _layer_norm_weight},
+    "tril": {"input_rank": _tri_rank},
+    "triu": {"input_rank": _tri_rank},
+    "scaled_dot_product_attention": {"key_dim": _sdpa_key_dim},
+    **{name: {"input_features": _cell_input_features}
+       for name in ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "lstm_sequence")},
 }
 # Ops that take one tensor and no shape-like argument: every shape is valid for them.
 ANY_SHAPE = {"abs", "astype", "clone", "cos", "exp", "leaky_relu", "log", "neg", "relu", "sigmoid",
              "sin", "sqrt", "tanh", "sum", "mean", "max", "min", "logsumexp", "softmax",
-             "log_softmax", "squeeze", "unsqueeze", "flatten", "transpose", "getitem"}
+             "log_softmax", "squeeze", "unsqueeze", "flatten", "transpose", "getitem",
+             "gelu", "gelu_grad", "silu"}
 ANY_SHAPE |= {"softplus", "elu"}
 
 # (op, variant) -> why it is expected to fail until the engine is fixed (see the final report).
@@ -1324,14 +1386,16 @@ LAYER_CORRUPTIONS = {
         "scalar": lambda d: ()}),
     "Conv2d": (lambda: nn.Conv2d(2, 3, kernel_size=3), {
         "channels": lambda d: _shape_not(d, 4, 1, 2),
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
     "MaxPool2d": (lambda: nn.MaxPool2d(3), {
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
     "AvgPool2d": (lambda: nn.AvgPool2d(3), {
-        "rank": lambda d: _rank_not(d, (4,)),
+        "rank": lambda d: _rank_not(d, (3, 4)),   # (C, H, W): one image, valid
         "image_smaller_than_kernel": lambda d: _image(d, 2, 1, 2)}),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d(2), {
+        "rank": lambda d: _rank_not(d, (3, 4))}),
     "BatchNorm1d": (lambda: nn.BatchNorm1d(3), {
         "features": lambda d: _shape_not(d, d(st.integers(2, 3)), 1, 3),
         "rank": lambda d: _rank_not(d, (2, 3)),
@@ -1345,6 +1409,7 @@ LAYER_CORRUPTIONS = {
     "LogSoftmax": (lambda: nn.LogSoftmax(dim=-3), {"dim": lambda d: _rank_not(d, (3, 4, 5))}),
 }
 LAYER_NAMES = {"Linear": "linear", "Conv2d": "conv2d", "MaxPool2d": "max_pool2d",
+               "AdaptiveAvgPool2d": "adaptive_avg_pool2d",
                "AvgPool2d": "avg_pool2d", "BatchNorm1d": "batch_norm", "BatchNorm2d": "batch_norm",
                "Flatten": "flatten", "Softmax": "softmax", "LogSoftmax": "log_softmax"}
 KNOWN_LAYER_BUGS: dict[tuple[str, str], str] = {}

@@ -407,6 +407,9 @@ __all__ = [
     "allclose", "equal", "save", "load", "uint8", "float", "double", "half", "long", "int", "bool",
 ]
 
+from .ops.sequence import tril, triu  # noqa: E402
+__all__ += ["tril", "triu"]
+
 # the toolkit on top of the engine, importable as tg.nn, tg.optim, tg.data, tg.viz
 from . import data, nn, optim, viz  # noqa: E402
 from . import accelerator, cuda  # noqa: E402  (torch.cuda / torch.accelerator queries)

@@ -14,6 +14,7 @@ from .catvnoncat import CATVNONCAT_FILES, load_catvnoncat
 from .dataset import DataLoader, Dataset, TensorDataset, default_collate
 from .dataset import Subset, random_split
 from .download import ENV_VAR, cache_dir, content_sha256, download_file, search_dirs
+from .shakespeare import CharDataset, CharVocab, load_tiny_shakespeare
 from .mnist import (IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST, MNIST_FILES, MNIST_MIRRORS, load_mnist,
                     mnist_datasets, read_idx)
 
@@ -24,3 +25,4 @@ __all__ = [
     "ENV_VAR", "cache_dir", "search_dirs", "download_file", "content_sha256",
     "Subset", "random_split",
 ]
+__all__ += ["load_tiny_shakespeare", "CharVocab", "CharDataset"]

@@ -1,5 +1,6 @@
-"""Convolution and pooling layers (the book's chapter 7): Conv2d, MaxPool2d, AvgPool2d.
-Inputs are (N, C, H, W), as in the book and PyTorch."""
+"""Convolution and pooling layers (the book's chapter 7): Conv2d, MaxPool2d, AvgPool2d,
+AdaptiveAvgPool2d. Inputs are (N, C, H, W), as in the book and PyTorch, or one image (C, H, W),
+which gives an unbatched output (as PyTorch)."""
 from __future__ import annotations
 
 import math
@@ -31,8 +32,6 @@ def _image_hint(shape: tuple[int, ...], c: int) -> str:
         side = math.isqrt(shape[1] // c)
         if side * side * c == shape[1]:
             return f": reshape it to ({shape[0]}, {c}, {side}, {side})?"
-    if len(shape) == 3 and shape[0] == c:
-        return f": a single image? add the batch axis: x.reshape(1, {c}, {shape[1]}, {shape[2]})"
     if len(shape) == 3 and c == 1:
         return f": add the channel axis: x.reshape({shape[0]}, 1, {shape[1]}, {shape[2]})"
     if len(shape) == 4 and shape[3] == c:
@@ -42,8 +41,10 @@ def _image_hint(shape: tuple[int, ...], c: int) -> str:
 
 class Conv2d(Module):
     """2-D cross-correlation (the book's Convolution): x (N, C_in, H, W) -> (N, C_out, OH, OW),
-    OH = (H + 2 * padding - kh) // stride + 1 (likewise OW). weight (C_out, C_in, kh, kw), bias
-    (C_out,).
+    OH = (H + 2 * padding - kh) // stride + 1 (likewise OW); one image (C_in, H, W) gives
+    (C_out, OH, OW). weight (C_out, C_in, kh, kw), bias (C_out,). ``padding``: an int, a pair,
+    ``'valid'`` (no padding) or ``'same'`` (output as large as the input; stride 1 only; an even
+    kernel pads one more row/column at the bottom/right, as PyTorch).
 
     Initialisation (PyTorch's default): weight and bias from U(-k, k), k = 1 / sqrt(C_in * kh * kw).
     """
@@ -58,7 +59,16 @@ class Conv2d(Module):
         self.out_channels = _size("Conv2d", "out_channels", out_channels)
         self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
         self.stride = _pair("Conv2d", "stride", stride, 1)
-        self.padding = _pair("Conv2d", "padding", padding, 0)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise OpError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', got "
+                              f"{padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise OpError(f"Conv2d: padding='same' needs stride 1, got stride {self.stride} "
+                              f"(as PyTorch); give the padding as numbers for a strided conv")
+            self.padding: Any = padding
+        else:
+            self.padding = _pair("Conv2d", "padding", padding, 0)
         dt = _dtype("Conv2d", dtype)
         self.weight = Parameter(np.empty((self.out_channels, self.in_channels) + self.kernel_size,
                                          dtype=dt))
@@ -83,8 +93,8 @@ class Conv2d(Module):
         x = _as_tensor(x, "Conv2d")
         shape = x.shape
         c = self.in_channels
-        if len(shape) != 4 or shape[1] != c:
-            raise ShapeError(f"{self._tag} expects (N, {c}, H, W), got {shape}"
+        if len(shape) not in (3, 4) or shape[-3] != c:
+            raise ShapeError(f"{self._tag} expects (N, {c}, H, W) or ({c}, H, W), got {shape}"
                              + _image_hint(shape, c))
         try:
             return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
@@ -116,10 +126,9 @@ class _Pool2d(Module):
 
     def forward(self, x: Any) -> Tensor:
         x = _as_tensor(x, type(self).__name__)
-        if x.ndim != 4:
-            raise ShapeError(f"{type(self).__name__} expects (N, C, H, W), got {x.shape}"
-                             + (f": a single image? add the batch axis: x.reshape(1, "
-                                f"{', '.join(map(str, x.shape))})" if x.ndim == 3 else ""))
+        if x.ndim not in (3, 4):
+            raise ShapeError(f"{type(self).__name__} expects (N, C, H, W) or (C, H, W), got "
+                             f"{x.shape}")
         try:
             return self._fn(x, self.kernel_size, self.stride, self.padding)
         except ShapeError as e:
@@ -140,4 +149,30 @@ class AvgPool2d(_Pool2d):
     _fn = staticmethod(F.avg_pool2d)
 
 
-__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d"]
+class AdaptiveAvgPool2d(Module):
+    """The mean over an output_size grid of windows that cover the image, whatever its size
+    (PyTorch's bins): (N, C, H, W) -> (N, C, *output_size); output_size 1 is global average
+    pooling. An int, a pair, or a pair with None (keep that side's size)."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        size = (output_size, output_size) if output_size is None or isinstance(
+            output_size, (int, np.integer)) else tuple(output_size) if isinstance(
+            output_size, (tuple, list)) else ()
+        if len(size) != 2 or any(s is not None and (isinstance(s, bool) or not isinstance(
+                s, (int, np.integer)) or s < 1) for s in size):
+            raise OpError(f"AdaptiveAvgPool2d: output_size must be an int >= 1 or a pair of them "
+                          f"(None keeps a side), got {output_size!r}")
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x, "AdaptiveAvgPool2d")
+        if x.ndim not in (3, 4):
+            raise ShapeError(f"AdaptiveAvgPool2d expects (N, C, H, W) or (C, H, W), got {x.shape}")
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]

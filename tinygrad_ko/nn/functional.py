@@ -11,13 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradError, UsageError
-from ..ops.conv import avg_pool2d, conv2d, max_pool2d
+from ..ops.conv import conv2d
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss,
                         sum_squared_error)
 from ..ops.loss import nll_loss as _nll_loss
 from ..ops.nn import Linear, batch_norm, dropout
 from ..ops.elementwise import ELU, Softplus
 from ..tensor import Tensor, _as_tensor, _real
+from ..ops.activation import gelu, silu
+from ..ops.sequence import embedding, layer_norm, scaled_dot_product_attention
 
 
 def _target(target: Any, op: str, x: Tensor) -> Tensor:
@@ -175,8 +178,9 @@ def accuracy(logits_or_probs: Any, targets: Any) -> float:
 
 
 __all__ = [
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
+    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout", "relu", "leaky_relu",
     "sigmoid", "tanh", "softmax", "log_softmax", "flatten", "cross_entropy", "nll_loss", "mse_loss",
     "sum_squared_error", "binary_cross_entropy", "binary_cross_entropy_with_logits", "accuracy",
     "one_hot", "softplus", "elu",
 ]
+__all__ += ["gelu", "silu", "embedding", "layer_norm", "scaled_dot_product_attention"]

@@ -5,7 +5,8 @@ from .elementwise import (Abs, Add, Clip, Cos, Div, Exp, LeakyReLU, Log, Maximum
 from .elementwise import ELU, Softplus
 from .linalg import MatMul
 from .nn import Linear, batch_norm, dropout
-from .conv import Col2Im, Im2Col, MaxPool2d, avg_pool2d, conv2d, max_pool2d
+from .conv import Col2Im, Conv2d, Im2Col, conv2d
+from .pool import MaxPool2d, adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .loss import (BCEWithLogits, BinaryCrossEntropy, CrossEntropy, mse_loss, nll_loss,
                    sum_squared_error)
 from .reduce import LogSoftmax, LogSumExp, Max, Mean, Min, Softmax, Sum, Var, std
@@ -18,7 +19,13 @@ __all__ = [
     "LogSumExp", "Max", "Mean", "Min", "Softmax", "Sum", "Var", "std", "BroadcastTo", "Cast", "Clone",
     "Concatenate", "GetItem", "Reshape", "ScatterAdd", "Stack", "SumTo", "Transpose", "flatten",
     "squeeze", "unsqueeze", "Linear", "batch_norm", "dropout", "Col2Im", "Im2Col", "MaxPool2d", "avg_pool2d",
+    "Conv2d", "adaptive_avg_pool2d",
     "conv2d", "max_pool2d", "BCEWithLogits", "BinaryCrossEntropy", "CrossEntropy", "mse_loss",
     "nll_loss", "sum_squared_error",
     "ELU", "Softplus",
 ]
+from .activation import GELU, GELUGrad, SiLU, gelu, silu
+from .sequence import (Embedding, LayerNorm, Tril, Triu, embedding, layer_norm,
+                       scaled_dot_product_attention, tril, triu)
+from .recurrent import (LSTMSequence, gru_cell, lstm_cell, lstm_sequence, rnn_relu_cell,
+                        rnn_tanh_cell)

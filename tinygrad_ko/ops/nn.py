@@ -40,7 +40,11 @@ class Linear(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise ShapeError(f"linear: bias of shape {b.shape} does not fit weight of shape "
                              f"{w.shape}; expected ({w.shape[0]},)")
-        y = x @ w.T
+        if x.ndim > 2:   # (..., in): one 2-D product; NumPy runs a stacked one as a BLAS call
+            rows = math.prod(x.shape[:-1])   # per leading index (3-10x slower at (16, 64, 128))
+            y = (x.reshape(rows, w.shape[1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:
+            y = x @ w.T
         if b is not None:
             y += b  # in place: y is a fresh array, saves a temporary
         return y
@@ -62,10 +66,16 @@ class Linear(Function):
         inputs = ctx.inputs
         x, w = inputs[0]._data, inputs[1]._data
         need = ctx.needs_input_grad
-        gx = grad @ w if need[0] else None
-        if x.ndim != 2:   # batch axes (..., in): fold them into one; explicit sizes, as -1 is
+        if x.ndim > 2:    # batch axes (..., in): fold them into one; explicit sizes, as -1 is
             rows = math.prod(x.shape[:-1])       # ambiguous when a size is 0
+            shape = x.shape
             grad, x = grad.reshape(rows, w.shape[0]), x.reshape(rows, w.shape[1])
+            gx = (grad @ w).reshape(shape) if need[0] else None
+        else:
+            gx = grad @ w if need[0] else None
+            if x.ndim != 2:
+                rows = math.prod(x.shape[:-1])
+                grad, x = grad.reshape(rows, w.shape[0]), x.reshape(rows, w.shape[1])
         gw = None
         if need[1]:   # written in w's own memory layout (empty_like keeps it), so the optimizer's
             gw = np.matmul(grad.T, x, out=np.empty_like(w))   # p -= lr * g is one plain sweep
