@@ -7,7 +7,7 @@ Clipping the total norm keeps the direction of the step and bounds its size.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 

@@ -23,6 +23,9 @@ __all__ = [
     "conv2d", "max_pool2d", "BCEWithLogits", "BinaryCrossEntropy", "CrossEntropy", "mse_loss",
     "nll_loss", "sum_squared_error",
     "ELU", "Softplus",
+    "GELU", "GELUGrad", "SiLU", "gelu", "silu", "Embedding", "LayerNorm", "Tril", "Triu",
+    "embedding", "layer_norm", "scaled_dot_product_attention", "tril", "triu", "LSTMSequence",
+    "gru_cell", "lstm_cell", "lstm_sequence", "rnn_relu_cell", "rnn_tanh_cell",
 ]
 from .activation import GELU, GELUGrad, SiLU, gelu, silu
 from .sequence import (Embedding, LayerNorm, Tril, Triu, embedding, layer_norm,

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..function import Function, const
 from ..registry import _named_errors, register
-from .conv import Col2Im, Im2Col, _geometry, _pair, _zeros
+from .conv import Col2Im, Im2Col, _geometry, _pair
 from .shape import ScatterAdd
 
 
