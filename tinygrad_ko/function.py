@@ -141,7 +141,8 @@ class Function:
         # a view of the input (reshape, transpose, basic slicing...) shares its memory, so it
         # shares its version counter: an in-place change through either is seen by both
         version = None
-        if out.base is not None and inputs and np.may_share_memory(out, inputs[0]._data):
+        if out.base is not None and inputs and type(out) is type(args[0]) \
+                and np.may_share_memory(out, args[0]):
             version = inputs[0]._version
         needs = tuple([t._requires_grad for t in inputs])
         if True not in needs or not STATE.grad_enabled:
