@@ -92,17 +92,20 @@ class ndarray(np.ndarray):
                             f"with a device array)")
         return _wrap(func(*_unwrap(args), **_unwrap(kwargs)))
 
-    def argmax(self, *a: Any, **k: Any) -> Any:
-        return _wrap(self.view(np.ndarray).argmax(*a, **k))
 
-    def argmin(self, *a: Any, **k: Any) -> Any:
-        return _wrap(self.view(np.ndarray).argmin(*a, **k))
 
-    def all(self, *a: Any, **k: Any) -> Any:
-        return _wrap(self.view(np.ndarray).all(*a, **k))
+def _method(name: str) -> Any:
+    """A method computed on the plain array (as CuPy's own methods), the result a device array."""
+    def method(self: ndarray, *a: Any, **k: Any) -> Any:
+        k = _unwrap(k)
+        return _wrap(getattr(self.view(np.ndarray), name)(*_unwrap(a), **k))
+    method.__name__ = name
+    return method
 
-    def any(self, *a: Any, **k: Any) -> Any:
-        return _wrap(self.view(np.ndarray).any(*a, **k))
+
+for _name in ("argmax", "argmin", "all", "any", "sum", "mean", "var", "std", "max", "min",
+              "prod", "cumsum", "clip", "dot", "round"):
+    setattr(ndarray, _name, _method(_name))
 
 
 def asarray(a: Any, dtype: Any = None) -> ndarray:

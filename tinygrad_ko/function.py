@@ -175,7 +175,10 @@ class Function:
 
 
 def const(value: Any, dtype: Any = None) -> Tensor:
-    """A Tensor that is a constant of the graph (never requires grad): masks, scales..."""
+    """A Tensor that is a constant of the graph (never requires grad): masks, scales... A GPU
+    array stays on its device (cast to ``dtype`` there)."""
+    if _device.GPU_TYPES and isinstance(value, _device.GPU_TYPES):
+        return Tensor._wrap(value if dtype is None or value.dtype == dtype else value.astype(dtype))
     return Tensor._wrap(np.asarray(value, dtype=dtype))
 
 
