@@ -8,6 +8,7 @@ are held out to watch training and choose settings; the test set is used once, a
 
     python examples/mnist.py                    # MLP 784-512-256-10: ~98.3% test, ~30 s (2 idle cores)
     python examples/mnist.py --model cnn        # chapter 7's CNN: ~99.2% test (times: docs/benchmarks.md)
+    python examples/mnist.py --model cnn --device cuda   # on an NVIDIA GPU (pip install cupy-cuda12x)
     python examples/mnist.py --help
 
 MNIST is read with tinygrad_ko.data.load_mnist (the book's signature), from --data-dir,
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
     ap.add_argument("--max-steps", type=int, help="stop each epoch after this many batches")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                    help="cpu (default), cuda (a GPU through CuPy) or auto (cuda when available)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     epochs, batch_size = DEFAULTS[args.model]
@@ -90,7 +93,9 @@ def main(argv: list[str] | None = None) -> dict:
     val_loader = DataLoader(TensorDataset(x_val, t_val), batch_size=1000)
     test_loader = DataLoader(TensorDataset(x_test, t_test), batch_size=1000)
 
-    model = make_model(args.model)
+    device = ("cuda" if tg.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model = make_model(args.model).to(device)   # batches are moved in fit(..., device=)
+    print(f"device: {device}")
     n_params = sum(p.size for p in model.parameters())
     print(f"model ({n_params:,} parameters):\n{model}")
     if args.optimizer == "adam":
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     history = fit(model, F.cross_entropy, opt, train_loader, epochs=epochs, val_loader=val_loader,
                   scheduler=sched, metrics={"acc": F.accuracy}, progress_bar=not args.no_progress,
-                  max_steps=args.max_steps)
+                  max_steps=args.max_steps, device=device)
 
     test = evaluate(model, F.cross_entropy, test_loader, {"acc": F.accuracy})   # once, at the end
 

@@ -16,6 +16,7 @@ import numpy as np
 from .tensor import Size, Tensor, ValuesIndices, _as_tensor, where  # noqa: I001
 from .autograd import grad
 from .device import device, resolve as _resolve_device
+from .device import _self as _devmod
 from .errors import (AnomalyError, AxisError, CheckpointError, DataError, DeviceError, DTypeError,
                      GradcheckError, GraphError, IndexOutOfRangeError, OpError, ShapeError,
                      TinygradError, UsageError)
@@ -34,9 +35,11 @@ _rng = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator behind rand/randn/randint (and the nn initialisers' default)."""
+    """Seed the generator behind rand/randn/randint (and the nn initialisers' default), and the
+    GPU's (``cuda.manual_seed``: now if CuPy is in use, else when it starts)."""
     global _rng
     _rng = np.random.default_rng(seed)
+    _devmod.seed_cuda(seed)
 
 
 def default_generator() -> np.random.Generator:
@@ -47,7 +50,7 @@ def default_generator() -> np.random.Generator:
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a Tensor (same as ``Tensor(...)``; the PyTorch spelling). Python floats become float32
     unless ``dtype`` says otherwise (then they are converted exactly, with no float32 detour);
-    ``device`` must be the CPU (``DeviceError`` otherwise)."""
+    ``device="cuda"`` puts it on the GPU (``DeviceError`` when there is none)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -74,39 +77,68 @@ def _shape(shape: Sequence[Any]) -> tuple[int, ...]:
     return _shape_args(shape)
 
 
+def _xp(device: Any, op: str) -> Any:
+    """The array module (numpy or cupy) that creates arrays on ``device``, checked available."""
+    dev = _resolve_device(device, op)
+    return np if dev.type == "cpu" else _devmod.array_module(dev)
+
+
+def _on(arr: np.ndarray, device: Any, op: str) -> np.ndarray:
+    """A host array (random draws, arange...) moved to ``device`` (None: stays on the CPU)."""
+    if device is None:
+        return arr
+    return _devmod.to_device(arr, _resolve_device(device, op))
+
+
+def _made(arr: Any, requires_grad: bool) -> Tensor:
+    t = Tensor(arr)
+    return t.requires_grad_() if requires_grad else t
+
+
 def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
           device: Any = None) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 by default."""
-    _resolve_device(device, "zeros")
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    xp = _xp(device, "zeros")
+    if device is None or xp is np:
+        return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    with xp.cuda.Device(_resolve_device(device).index):
+        return _made(xp.zeros(_shape(shape), dtype=np.dtype(dtype)), requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
           device: Any = None) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``; float32 by default."""
-    _resolve_device(device, "ones")
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    xp = _xp(device, "ones")
+    if device is None or xp is np:
+        return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    with xp.cuda.Device(_resolve_device(device).index):
+        return _made(xp.ones(_shape(shape), dtype=np.dtype(dtype)), requires_grad)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = float32,
          requires_grad: bool = False, device: Any = None) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
-    _resolve_device(device, "full")
-    return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
+    xp = _xp(device, "full")
+    if device is None or xp is np:
+        return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
+    with xp.cuda.Device(_resolve_device(device).index):
+        return _made(xp.full(tuple(shape), fill_value, dtype=np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
                device: Any = None) -> Tensor:
-    """Zeros with the shape of ``t`` (and its dtype, unless ``dtype`` is given)."""
-    _resolve_device(device, "zeros_like")
-    return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+    """Zeros with the shape of ``t`` (its dtype and device, unless ``dtype``/``device`` is
+    given)."""
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad,
+                 device=t.device if device is None and t.is_cuda else device)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
                device: Any = None) -> Tensor:
-    """Ones with the shape of ``t`` (and its dtype, unless ``dtype`` is given)."""
-    _resolve_device(device, "ones_like")
-    return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+    """Ones with the shape of ``t`` (its dtype and device, unless ``dtype``/``device`` is
+    given)."""
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad,
+                device=t.device if device is None and t.is_cuda else device)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
@@ -117,37 +149,38 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if stop is None:
         start, stop = 0, start
     arr = np.arange(start, stop, step)
-    return Tensor(arr.astype(dtype or (np.int64 if arr.dtype.kind in "iu" else np.float32)),
-                  requires_grad=requires_grad)
+    arr = arr.astype(dtype or (np.int64 if arr.dtype.kind in "iu" else np.float32))
+    return Tensor(_on(arr, device, "arange"), requires_grad=requires_grad)
 
 
 def linspace(start: float, stop: float, num: int = 50, dtype: Any = float32,
              device: Any = None) -> Tensor:
     """``num`` evenly spaced values from start to stop, both included (as NumPy)."""
-    _resolve_device(device, "linspace")
-    return Tensor(np.linspace(start, stop, num, dtype=dtype))
+    return Tensor(_on(np.linspace(start, stop, num, dtype=dtype), device, "linspace"))
 
 
 def eye(n: int, m: int | None = None, dtype: Any = float32, device: Any = None) -> Tensor:
     """Identity matrix of n rows and m columns (m defaults to n): ones on the diagonal."""
-    _resolve_device(device, "eye")
-    return Tensor(np.eye(n, m, dtype=dtype))
+    return Tensor(_on(np.eye(n, m, dtype=dtype), device, "eye"))
 
 
 def rand(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
          generator: np.random.Generator | None = None, device: Any = None) -> Tensor:
-    """Uniform on [0, 1)."""
+    """Uniform on [0, 1). Drawn with the library's NumPy generator (``manual_seed``) and copied
+    to ``device``: a seed gives the same numbers on every device."""
     _resolve_device(device, "rand")
     g = generator or _rng
-    return Tensor(g.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(_on(g.random(_shape(shape)).astype(dtype), device, "rand"),
+                  requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
           generator: np.random.Generator | None = None, device: Any = None) -> Tensor:
-    """Standard normal."""
+    """Standard normal (drawn on the host, as ``rand``)."""
     _resolve_device(device, "randn")
     g = generator or _rng
-    return Tensor(g.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(_on(g.standard_normal(_shape(shape)).astype(dtype), device, "randn"),
+                  requires_grad=requires_grad)
 
 
 def randint(low: int, high: int, size: Sequence[int],
@@ -156,9 +189,7 @@ def randint(low: int, high: int, size: Sequence[int],
     """Random integers in [low, high) of shape ``size`` (int64 unless ``dtype``)."""
     _resolve_device(device, "randint")
     g = generator or _rng
-    if dtype is not None:
-        return Tensor(g.integers(low, high, size=tuple(size)), dtype=dtype)
-    return Tensor(g.integers(low, high, size=tuple(size)))
+    return Tensor(g.integers(low, high, size=tuple(size)), dtype=dtype, device=device)
 
 
 def randperm(n: int, *, generator: np.random.Generator | None = None, dtype: Any = int64,
@@ -166,7 +197,7 @@ def randperm(n: int, *, generator: np.random.Generator | None = None, dtype: Any
     """A random permutation of 0..n-1 (int64 unless ``dtype``)."""
     _resolve_device(device, "randperm")
     g = generator or _rng
-    return Tensor(g.permutation(n), dtype=dtype, requires_grad=requires_grad)
+    return Tensor(g.permutation(n), dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
@@ -379,17 +410,36 @@ def save(obj: Any, f: Any) -> None:
 def load(f: Any, map_location: Any = None, *, weights_only: Any = True, mmap: Any = None) -> Any:
     """Read what ``save`` wrote (Tensors come back as Tensors, arrays as arrays), never
     unpickling. ``weights_only=False`` is refused with ``CheckpointError``: a checkpoint here
-    holds data only, and unpickling a file can run any code. ``map_location`` must name the CPU."""
+    holds data only, and unpickling a file can run any code.
+
+    Checkpoints hold host arrays (a model saved from the GPU loads on a machine without one), so
+    Tensors load on the CPU; ``map_location`` puts them elsewhere, as in PyTorch: a device
+    (``"cuda"``, ``tg.device("cuda", 0)``), or a dict from the saved location to the target
+    (every tensor was saved from ``"cpu"``, so ``{"cpu": "cuda:0"}``; other keys match nothing).
+    A callable ``map_location`` is refused with ``UsageError`` (it receives storages in
+    PyTorch; there are none here)."""
     from .nn.checkpoint import load as _load
     if weights_only is not True and weights_only is not None:
         raise CheckpointError(
             "load: weights_only=False asks to unpickle arbitrary objects, which tinygrad_ko never "
             "does (a pickle can run any code); its checkpoints hold tensors, arrays, numbers and "
             "strings, which load with the default weights_only=True")
-    if map_location is not None and not callable(map_location) and not isinstance(map_location,
-                                                                                 dict):
-        _resolve_device(map_location, "load")
-    return _load(f)
+    target = None
+    if isinstance(map_location, dict):
+        for k, v in map_location.items():      # check both sides, as torch does when used
+            _resolve_device(v, "load")
+            if device(k) == "cpu":
+                target = _resolve_device(v, "load")
+    elif callable(map_location):
+        raise UsageError("load: a callable map_location is not supported (there are no storages "
+                         "to remap); pass a device such as 'cpu' or 'cuda', or a dict")
+    elif map_location is not None:
+        target = _resolve_device(map_location, "load")
+    obj = _load(f)
+    if target is None or target.type == "cpu":
+        return obj
+    from .nn.checkpoint import map_tensors
+    return map_tensors(obj, lambda t: t.to(target))
 
 
 __all__ = [

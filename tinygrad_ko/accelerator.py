@@ -1,25 +1,26 @@
-"""``tinygrad_ko.accelerator``: PyTorch's ``torch.accelerator`` queries. There is no accelerator
-backend yet (everything runs on the CPU with NumPy), so scripts that write
-``tg.accelerator.current_accelerator() if tg.accelerator.is_available() else "cpu"`` run on the
-CPU unchanged."""
+"""``tinygrad_ko.accelerator``: PyTorch's ``torch.accelerator`` queries. The accelerator is an
+NVIDIA GPU through CuPy (``"cuda"``), when there is one, so scripts that write
+``tg.accelerator.current_accelerator() if tg.accelerator.is_available() else "cpu"`` run there,
+and on the CPU elsewhere."""
 from __future__ import annotations
 
+from .device import _self as _device
 from .device import device
 
 
 def is_available() -> bool:
-    """False: no accelerator (GPU) backend is available."""
-    return False
+    """True when a CUDA GPU is usable (CuPy installed, a GPU found)."""
+    return _device.cuda_available()
 
 
 def current_accelerator() -> device | None:
-    """None: there is no accelerator; a device when a GPU backend is added."""
-    return None
+    """``device(type='cuda')`` when a GPU is usable, else None."""
+    return device("cuda") if _device.cuda_available() else None
 
 
 def device_count() -> int:
-    """0: the number of accelerator devices."""
-    return 0
+    """The number of accelerator devices (CUDA GPUs)."""
+    return _device.cuda_device_count()
 
 
 __all__ = ["is_available", "current_accelerator", "device_count"]

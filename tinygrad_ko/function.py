@@ -34,8 +34,9 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .errors import (AnomalyError, AxisError, DTypeError, GraphError, IndexOutOfRangeError, OpError,
-                     ShapeError, TinygradError, UsageError)
+from .device import _self as _device
+from .errors import (AnomalyError, AxisError, DeviceError, DTypeError, GraphError,
+                     IndexOutOfRangeError, OpError, ShapeError, TinygradError, UsageError)
 from .grad_mode import STATE, quiet_enter, quiet_exit
 from .tensor import Tensor
 
@@ -114,23 +115,34 @@ class Function:
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays; record the node when a gradient will be needed."""
         ctx = object.__new__(cls)
+        try:
+            args = [t._data for t in inputs]
+        except AttributeError as e:
+            raise _op_error(cls.name, inputs, e) from None
+        if len(args) > 1:   # inputs on two devices: only possible when the array types differ
+            t0 = type(args[0])
+            for a in args:
+                if type(a) is not t0:
+                    _check_same_device(cls.name, inputs)
+                    break
         token = quiet_enter()   # overflow gives a quiet inf (grad_mode.quiet_floats)
         try:
-            out = ctx.forward(*[t._data for t in inputs], **params)
+            out = ctx.forward(*args, **params)
         except TinygradError:
             raise
         except (ValueError, IndexError, TypeError, AttributeError) as e:
             raise _op_error(cls.name, inputs, e) from None
         finally:
             quiet_exit(token)
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
+        if type(out) is not np.ndarray and not isinstance(out, _device.GPU_TYPES):
+            out = np.asarray(out)   # a NumPy scalar (what NumPy's reductions return)
         if STATE.anomaly:
             _check_finite(cls.name, out, "forward output", STATE.backward_of or _user_frame())
         # a view of the input (reshape, transpose, basic slicing...) shares its memory, so it
         # shares its version counter: an in-place change through either is seen by both
         version = None
-        if out.base is not None and inputs and np.may_share_memory(out, inputs[0]._data):
+        if out.base is not None and inputs and type(out) is type(args[0]) \
+                and np.may_share_memory(out, args[0]):
             version = inputs[0]._version
         needs = tuple([t._requires_grad for t in inputs])
         if True not in needs or not STATE.grad_enabled:
@@ -163,11 +175,39 @@ class Function:
 
 
 def const(value: Any, dtype: Any = None) -> Tensor:
-    """A Tensor that is a constant of the graph (never requires grad): masks, scales..."""
+    """A Tensor that is a constant of the graph (never requires grad): masks, scales... A GPU
+    array stays on its device (cast to ``dtype`` there)."""
+    if _device.GPU_TYPES and isinstance(value, _device.GPU_TYPES):
+        return Tensor._wrap(value if dtype is None or value.dtype == dtype else value.astype(dtype))
     return Tensor._wrap(np.asarray(value, dtype=dtype))
 
 
+class _ToDevice(Function):
+    """A copy of x on another device (``Tensor.to(device)``);  d/dx = 1: the gradient is copied
+    back to x's device."""
+    name = "to"
+
+    def forward(ctx, x: Any, device: Any) -> Any:
+        ctx.source = _device.device_of(x)
+        return _device.to_device(x, device)
+
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.to(ctx.source)
+
+    def backward_np(ctx, grad: Any) -> Any:
+        return _device.to_device(grad, ctx.source)
+
+
 # -- errors ----------------------------------------------------------------------------------------
+def _check_same_device(name: str, inputs: Sequence[Tensor]) -> None:
+    """DeviceError if the inputs of op ``name`` are not all on one device (PyTorch's rule)."""
+    devices = [_device.device_of(t._data) for t in inputs]
+    if any(d != devices[0] for d in devices):
+        seen = ", ".join(f"input {i} on {d}" for i, d in enumerate(devices))
+        raise DeviceError(f"{name}: expected all tensors to be on the same device, got {seen}; "
+                          f"move them with .to(device) first")
+
+
 def _op_error(name: str, inputs: Sequence[Any], e: Exception) -> TinygradError:
     """Turn a NumPy error from inside an op into ours, naming the op and the input shapes."""
     shapes = ", ".join(str(getattr(t, "shape", type(t).__name__)) for t in inputs)
@@ -303,7 +343,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],
                 if ig.dtype != data.dtype:  # mixed precision: a gradient has its input's dtype
                     ig = ig.astype(data.dtype)
                 if anomaly:
-                    _check_finite(node.name, np.asarray(ig._data if create_graph else ig),
+                    _check_finite(node.name, _device.ensure_array(ig._data if create_graph else ig),
                                   "backward gradient", node._trace or "<unknown>")
                 if tracer is not None:
                     final.append(ig)
@@ -358,7 +398,11 @@ def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
                 f"backward: the output has shape {root.shape}, so the gradient is only defined for a "
                 f"scalar. Reduce it first (y.sum().backward()) or pass gradient= a tensor of shape "
                 f"{root.shape} (y.backward(gradient=tg.ones_like(y))).")
-        g = np.array(1, dtype=root._data.dtype).reshape(root._data.shape)  # np.ones: 3x slower
+        data = root._data
+        if type(data) is np.ndarray:
+            g = np.array(1, dtype=data.dtype).reshape(data.shape)  # np.ones: 3x slower
+        else:       # on the GPU: a fill kernel, no host-to-device copy
+            g = _device.array_module(data).ones(data.shape, dtype=data.dtype)
         return Tensor._wrap(g) if create_graph else g
     if not isinstance(g, Tensor):
         try:
@@ -368,6 +412,9 @@ def _root_gradient(root: Tensor, g: Any, create_graph: bool) -> Any:
     if g.shape != root.shape:
         raise ShapeError(f"backward: gradient has shape {g.shape} but the output has shape "
                          f"{root.shape}; they must match")
+    if type(g._data) is not type(root._data) and g.device != root.device:
+        raise DeviceError(f"backward: the gradient is on {g.device} but the output is on "
+                          f"{root.device}; move it with .to({str(root.device)!r})")
     if g.dtype != root.dtype:
         g = g.astype(root.dtype)
     return g if create_graph else g._data
@@ -384,11 +431,11 @@ def _accumulate_grad(t: Tensor, g: Any, create_graph: bool, handed_out: set[int]
     if old is None:
         # Never let two .grad share memory (a + b hands both the same array), nor be a read-only
         # broadcast view: in-place edits of one grad (clipping, zero_) must not reach another.
-        if g.base is not None or id(g) in handed_out or not g.flags.writeable:
+        if g.base is not None or id(g) in handed_out or not _device.writable(g):
             g = g.copy()
     else:
         g = old._data + g
-    if type(g) is not np.ndarray:   # NumPy makes 0-d results scalars (np.float64): a .grad is
+    if isinstance(g, np.generic):   # NumPy makes 0-d results scalars (np.float64): a .grad is
         g = np.asarray(g)           # always an array, of the parameter's dtype
     handed_out.add(id(g))
     t._grad = Tensor._wrap(g)

@@ -11,7 +11,8 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .device import CPU, device, resolve
+from .device import _self as _device
+from .device import device, resolve
 from .errors import (AxisError, DTypeError, GraphError, OpError, ShapeError, TinygradError,
                      UsageError)
 from .grad_mode import STATE, quiet_floats
@@ -71,7 +72,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Python numbers and lists of floats become float32; NumPy arrays keep their dtype."""
     if isinstance(data, Tensor):
         arr = data._data
-    elif isinstance(data, np.ndarray):
+    elif isinstance(data, np.ndarray) or _device.is_gpu_array(data):
         arr = data
     elif isinstance(data, np.generic):
         arr = np.asarray(data)
@@ -123,9 +124,10 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: Any = None) -> None:
+        arr = _to_array(data, dtype)
         if device is not None:
-            resolve(device, "Tensor")
-        self._data = _to_array(data, dtype)
+            arr = _device.to_device(arr, resolve(device, "Tensor"))
+        self._data = arr
         if requires_grad:
             _check_can_require_grad(self._data.dtype, "Tensor")
         self._requires_grad = bool(requires_grad)
@@ -153,13 +155,14 @@ class Tensor:
         through it (``p.data -= lr * p.grad``, ``w.data.normal_(0, 0.02)``) are not seen by the
         graph. ``.numpy()`` gives the NumPy array. Assigning a Tensor (or an array) replaces the
         values, shape and dtype included."""
-        if not self._data.flags.writeable:  # a read-only view: give both a writable copy, so
-            self._data = self._data.copy()  # in-place changes through .data reach this tensor
+        if not _device.writable(self._data):  # a read-only view: give both a writable copy, so
+            self._data = self._data.copy()    # in-place changes through .data reach this tensor
         return Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
-        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._data if isinstance(value, Tensor) else (
+            value if _device.is_gpu_array(value) else np.asarray(value))
         if arr.dtype.kind not in "biuf":
             raise DTypeError(f"data: cannot store an array of dtype {arr.dtype} (numbers only)")
         if self._requires_grad and arr.dtype.kind != "f":
@@ -186,17 +189,22 @@ class Tensor:
             if value._data.dtype != self._data.dtype:
                 raise DTypeError(f"grad: the gradient is {value.dtype} but the tensor is "
                                  f"{self.dtype}; convert it with .to({self.dtype})")
+            if type(value._data) is not type(self._data) and value.device != self.device:
+                raise _device.DeviceError(f"grad: the gradient is on {value.device} but the tensor "
+                                          f"is on {self.device}; move it with "
+                                          f".to('{self.device}')")
         self._grad = value
 
     @property
     def device(self) -> device:
-        """Where the tensor's memory lives: ``device(type='cpu')`` (the only device today)."""
-        return CPU
+        """Where the tensor's memory lives: ``device(type='cpu')`` for a NumPy array,
+        ``device(type='cuda', index=0)`` for a CuPy array on the first GPU."""
+        return _device.device_of(self._data)
 
     @property
     def is_cuda(self) -> bool:
-        """False: tinygrad_ko computes on the CPU (PyTorch's ``is_cuda``)."""
-        return False
+        """True if the tensor is on a GPU (PyTorch's ``is_cuda``)."""
+        return type(self._data) is not np.ndarray and _device.is_gpu_array(self._data)
 
     @property
     def requires_grad(self) -> bool:
@@ -258,8 +266,14 @@ class Tensor:
         return self._data.shape[0]
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shared memory, no copy)."""
-        return self._data
+        """The data as a NumPy array (shared memory, no copy). A tensor on the GPU raises
+        ``DeviceError``, as PyTorch does: copy it to the host first, ``t.cpu().numpy()``."""
+        data = self._data
+        if type(data) is not np.ndarray and _device.is_gpu_array(data):
+            raise _device.DeviceError(
+                f"numpy: can't convert a tensor on {self.device} to a NumPy array; copy it to the "
+                f"host first with t.cpu().numpy()")
+        return data
 
     def tolist(self) -> Any:
         """The values as nested Python lists of numbers (a 0-d tensor gives a number)."""
@@ -292,11 +306,15 @@ class Tensor:
         return bool(self._data.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self.numpy()     # a GPU tensor raises (np.asarray(t) would be a hidden copy)
+        return data if dtype is None else data.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="Tensor(", threshold=100)
+        body = np.array2string(_device.to_host(self._data), separator=", ", prefix="Tensor(",
+                               threshold=100)
         extra = f", dtype={self.dtype}"
+        if type(self._data) is not np.ndarray and _device.is_gpu_array(self._data):
+            extra += f", device='{self.device}'"
         if self.grad_fn is not None:
             extra += f", grad_fn=<{type(self.grad_fn).__name__}>"
         elif self._requires_grad:
@@ -337,16 +355,17 @@ class Tensor:
                 f"{op}: in-place change of a tensor that requires grad (shape {self.shape}) would "
                 f"make its gradient wrong; do it inside `with no_grad():` (optimizer updates) or "
                 f"use the out-of-place op")
-        if not self._data.flags.writeable:
+        if not _device.writable(self._data):
             self._data = self._data.copy()
 
     def _inplace(self, op: str, ufunc: Any, *operands: Any) -> "Tensor":
-        """self = ufunc(self, *operands) written into self's memory; the dtype is kept."""
+        """self = ufunc(self, *operands) written into self's memory; the dtype is kept (NumPy's
+        'same_kind' casting: a float into an integer tensor raises)."""
         self._check_inplace(op)
-        args = [o._data if isinstance(o, Tensor) else o for o in operands]
+        args = [_operand_on(self, o, op) for o in operands]
         try:
             with quiet_floats():
-                ufunc(self._data, *args, out=self._data, casting="same_kind")
+                ufunc(self._data, *args, out=self._data)
         except TypeError as e:    # NumPy's UFuncTypeError: the result cannot be stored in self
             raise DTypeError(f"{op}: {e} (this tensor is {self.dtype})") from None
         except ValueError as e:
@@ -358,11 +377,12 @@ class Tensor:
     def add_(self, other: Any, *, alpha: float = 1) -> "Tensor":
         """In place: ``self += alpha * other`` (other broadcasts to self's shape); returns self.
         Not recorded in the graph: on a tensor that requires grad, call it under ``no_grad()``."""
-        return self._inplace("add_", np.add, _scaled(other, alpha))
+        return self._inplace("add_", np.add, _scaled(_operand_on(self, other, "add_"), alpha))
 
     def sub_(self, other: Any, *, alpha: float = 1) -> "Tensor":
         """In place: ``self -= alpha * other`` (other broadcasts to self's shape); returns self."""
-        return self._inplace("sub_", np.subtract, _scaled(other, alpha))
+        return self._inplace("sub_", np.subtract,
+                             _scaled(_operand_on(self, other, "sub_"), alpha))
 
     def mul_(self, other: Any) -> "Tensor":
         """In place: ``self *= other`` (other broadcasts to self's shape); returns self."""
@@ -386,14 +406,14 @@ class Tensor:
 
     def addcmul_(self, tensor1: Any, tensor2: Any, *, value: float = 1) -> "Tensor":
         """In place: ``self += value * tensor1 * tensor2`` (Adam's moment updates); returns self."""
-        t1, t2 = _arr(tensor1), _arr(tensor2)
+        t1, t2 = _operand_on(self, tensor1, "addcmul_"), _operand_on(self, tensor2, "addcmul_")
         with quiet_floats():
             prod = np.multiply(t1, t2) if value == 1 else np.multiply(np.multiply(t1, t2), value)
         return self._inplace("addcmul_", np.add, prod)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: float = 1) -> "Tensor":
         """In place: ``self += value * tensor1 / tensor2`` (Adam's step); returns self."""
-        t1, t2 = _arr(tensor1), _arr(tensor2)
+        t1, t2 = _operand_on(self, tensor1, "addcdiv_"), _operand_on(self, tensor2, "addcdiv_")
         with quiet_floats():
             quot = np.divide(t1, t2) if value == 1 else np.multiply(np.divide(t1, t2), value)
         return self._inplace("addcdiv_", np.add, quot)
@@ -433,7 +453,9 @@ class Tensor:
         self._check_inplace(op)
         if self._data.dtype.kind != "f":
             raise DTypeError(f"{op}: fills floating-point tensors only, this one is {self.dtype}")
-        self._data[...] = draw()
+        # drawn on the host with the library's generator, so a seed gives the same values on
+        # every device (initialisation is not in the training loop: the copy does not matter)
+        self._data[...] = _device.like(draw(), self._data)
         self._version[0] += 1
         return self
 
@@ -444,7 +466,7 @@ class Tensor:
     def fill_(self, value: Any) -> "Tensor":
         """Set every element to ``value`` (a number or a one-element tensor) in place; returns self."""
         self._check_inplace("fill_")
-        self._data[...] = _arr(value)
+        self._data[...] = _operand_on(self, value, "fill_", scalar_ok=True)
         self._version[0] += 1
         return self
 
@@ -452,7 +474,10 @@ class Tensor:
         """Copy src's values into this tensor (broadcasting, converting to self's dtype), in
         place; returns self."""
         self._check_inplace("copy_")
-        src = src._data if isinstance(src, Tensor) else np.asarray(src)
+        src = src._data if isinstance(src, Tensor) else (
+            src if _device.is_gpu_array(src) else np.asarray(src))
+        if type(src) is not type(self._data):   # from another device: copy_ moves it, as torch
+            src = _device.like(_device.to_host(src), self._data)
         try:
             np.copyto(self._data, src, casting="unsafe" if src.dtype.kind in "biuf" else "same_kind")
         except (ValueError, TypeError) as e:
@@ -463,16 +488,17 @@ class Tensor:
     def masked_fill_(self, mask: Any, value: Any) -> "Tensor":
         """In place: set the elements where ``mask`` is true to ``value``; returns self."""
         self._check_inplace("masked_fill_")
-        m = _mask(mask, self.shape, "masked_fill_")
-        np.copyto(self._data, _arr(value), where=m, casting="unsafe")
+        m = _mask(mask, self.shape, "masked_fill_", self)
+        np.copyto(self._data, _operand_on(self, value, "masked_fill_", scalar_ok=True), where=m,
+                  casting="unsafe")
         self._version[0] += 1
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        value = value._data if isinstance(value, Tensor) else value
+        value = _operand_on(self, value, "__setitem__", scalar_ok=True)
         try:
-            self._data[_index(index)] = value
+            self._data[_index(index, self._data)] = value
         except IndexError as e:
             from .errors import IndexOutOfRangeError
             raise IndexOutOfRangeError(f"__setitem__: {e} (shape {self.shape})") from None
@@ -482,9 +508,9 @@ class Tensor:
 
     # -- comparisons: elementwise, no gradient --------------------------------------------------
     def _compare(self, ufunc: Any, other: Any) -> "Tensor":
-        other = other._data if isinstance(other, Tensor) else other
+        other = _operand_on(self, other, ufunc.__name__)
         try:
-            return Tensor._wrap(np.asarray(ufunc(self._data, other)))
+            return Tensor._wrap(_device.ensure_array(ufunc(self._data, other)))
         except (ValueError, TypeError) as e:
             raise ShapeError(f"{ufunc.__name__}: {e} (shapes: {self.shape} and "
                              f"{np.shape(other)})") from None
@@ -577,12 +603,14 @@ class Tensor:
     def equal(self, other: Any) -> bool:
         """True if ``other`` is a tensor of the same shape and values (PyTorch's ``torch.equal``)."""
         other = _as_tensor(other, "equal")
+        _check_devices("equal", self, other)
         return self.shape == other.shape and bool(np.array_equal(self._data, other._data))
 
     def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
                  equal_nan: bool = False) -> bool:
         """True if ``|self - other| <= atol + rtol * |other|`` everywhere (broadcasting)."""
         other = _as_tensor(other, "allclose")
+        _check_devices("allclose", self, other)
         try:
             return bool(np.allclose(self._data, other._data, rtol=rtol, atol=atol,
                                     equal_nan=equal_nan))
@@ -608,7 +636,7 @@ class Tensor:
         if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
             raise UsageError(f"{op}: axis must be an integer or None, got {axis!r}")
         try:
-            return Tensor._wrap(np.asarray(fn(self._data, axis=axis, keepdims=keepdims)))
+            return Tensor._wrap(_device.ensure_array(fn(self._data, axis=axis, keepdims=keepdims)))
         except np.exceptions.AxisError:
             raise AxisError(f"{op}: axis {axis} is out of range for a tensor of shape "
                             f"{self.shape}") from None
@@ -619,11 +647,11 @@ class Tensor:
 
     def all(self) -> "Tensor":
         """True if every element is nonzero: a 0-d bool tensor (over all axes)."""
-        return Tensor._wrap(np.asarray(self._data.all()))
+        return Tensor._wrap(_device.ensure_array(self._data.all()))
 
     def any(self) -> "Tensor":
         """True if at least one element is nonzero: a 0-d bool tensor (over all axes)."""
-        return Tensor._wrap(np.asarray(self._data.any()))
+        return Tensor._wrap(_device.ensure_array(self._data.any()))
 
     def sign(self) -> "Tensor":
         """-1, 0 or 1 elementwise (a constant of the graph: its derivative is 0 almost everywhere)."""
@@ -780,7 +808,7 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any) -> "Tensor":
         """``value`` where ``mask`` is true, self elsewhere (``where(mask, value, self)``);
         differentiable in self (0 where filled). ``value=float('-inf')`` masks attention scores."""
-        m = _mask(mask, self.shape, "masked_fill")
+        m = _mask(mask, self.shape, "masked_fill", self)
         if isinstance(value, Tensor) and value._data.size != 1:
             raise ShapeError(f"masked_fill: value must be a number or a one-element tensor, got "
                              f"shape {value.shape}")
@@ -839,10 +867,12 @@ class Tensor:
         if self.ndim == 0:      # a 0-d tensor has one position, dim 0 (or -1)
             if dim not in (0, -1):
                 raise AxisError(f"{op}: dim {dim} is out of range for a 0-d tensor")
-            return ValuesIndices(self.reshape(()), Tensor._wrap(np.zeros((), dtype=np.int64)))
+            xp = _device.array_module(self._data)
+            return ValuesIndices(self.reshape(()), Tensor._wrap(xp.zeros((), dtype=np.int64)))
         indices = self._arg_reduce(np.argmax if op == "max" else np.argmin, op, dim, True)
         # the value at each index, gathered (GetItem), so the gradient goes there only (PyTorch)
-        index = list(np.ogrid[tuple(slice(n) for n in self.shape)])
+        xp = _device.array_module(self._data)
+        index = list(xp.ogrid[tuple(slice(n) for n in self.shape)])
         ax = int(dim) % self.ndim
         index[ax] = indices._data
         values = ops.GetItem.apply(self, index=tuple(index))
@@ -973,7 +1003,7 @@ class Tensor:
         return ops.flatten(self, start_dim, end_dim)
 
     def __getitem__(self, index: Any) -> "Tensor":
-        return ops.GetItem.apply(self, index=_index(index))
+        return ops.GetItem.apply(self, index=_index(index, self._data))
 
     def astype(self, dtype: Any) -> "Tensor":
         """A copy in another dtype (differentiable between float dtypes)."""
@@ -999,20 +1029,23 @@ class Tensor:
                 dev = a
             else:
                 dt = a
-        if dev is not None:
-            resolve(dev, "to")
         out = self if dt is None else self.astype(dt)
+        if dev is not None:
+            target = resolve(dev, "to")
+            if target != out.device:    # a copy on the other device, in the graph (d/dx = 1)
+                out = _ToDevice.apply(out, device=target)
         return out.clone() if copy and out is self else out
 
     def cpu(self) -> "Tensor":
-        """This tensor on the CPU: self (everything is on the CPU)."""
-        return self
+        """This tensor on the CPU: self if it is there, else a copy (device to host)."""
+        if type(self._data) is np.ndarray:
+            return self
+        return self.to("cpu")
 
     def cuda(self, device: Any = None, non_blocking: bool = False) -> "Tensor":
-        """PyTorch's move to a CUDA GPU: raises ``DeviceError`` (there is no GPU backend yet)."""
-        resolve("cuda" if device is None else device if not isinstance(device, int)
-                else f"cuda:{device}", "cuda")
-        return self
+        """This tensor on a CUDA GPU (the current one, or ``device``: an index, ``"cuda:1"``...):
+        self if it is there, else a copy. ``DeviceError`` without CuPy or without a GPU."""
+        return self.to("cuda" if device is None else device)
 
     def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
         """With a dtype: the tensor converted to it (``astype``). Without: the dtype's name, e.g.
@@ -1085,6 +1118,36 @@ def _arr(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
 
+def _check_devices(op: str, a: Tensor, b: Tensor) -> None:
+    """DeviceError if two tensors are on different devices (the rule of every op)."""
+    if type(a._data) is not type(b._data) and a.device != b.device:
+        raise _device.DeviceError(f"{op}: expected both tensors on the same device, got {a.device} "
+                                  f"and {b.device}; move one with .to(device)")
+
+
+def _operand_on(t: Tensor, x: Any, op: str, scalar_ok: bool = False) -> Any:
+    """The array (or number) of ``x`` to combine with ``t``'s array in an in-place op or a
+    comparison. A Tensor must be on t's device (DeviceError otherwise; with ``scalar_ok`` a
+    one-element CPU tensor is taken as a number, as PyTorch takes 0-d CPU tensors); numbers pass
+    as they are; NumPy arrays and lists are copied to t's device."""
+    data = t._data
+    if isinstance(x, Tensor):
+        xd = x._data
+        if type(xd) is type(data) or x.device == t.device:
+            return xd
+        if scalar_ok and xd.size == 1 and type(xd) is np.ndarray:
+            return xd.item()
+        raise _device.DeviceError(f"{op}: expected both tensors on the same device, got {t.device} "
+                                  f"and {x.device}; move one with .to(device)")
+    if type(data) is np.ndarray or isinstance(x, (bool, int, float, np.generic)) or x is None:
+        return x
+    if _device.is_gpu_array(x):
+        return x if x.device.id == data.device.id else _device.like(x, data)
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return _device.like(np.asarray(x), data)
+    return x
+
+
 def _scaled(other: Any, alpha: Any) -> Any:
     """alpha * other as an array or number (other itself when alpha is 1), for add_/sub_."""
     if alpha == 1:
@@ -1098,9 +1161,14 @@ def _as_operand(other: Any, like: Tensor, op: str) -> Tensor:
     return other if isinstance(other, Tensor) else _operands(like, other, op=op)[1]
 
 
-def _mask(mask: Any, shape: tuple[int, ...], op: str) -> np.ndarray:
-    """A boolean mask that broadcasts to ``shape`` (and does not grow it)."""
-    m = np.asarray(_arr(mask))
+def _mask(mask: Any, shape: tuple[int, ...], op: str, like: Tensor | None = None) -> np.ndarray:
+    """A boolean mask that broadcasts to ``shape`` (and does not grow it), on ``like``'s device."""
+    if like is not None:
+        m = _operand_on(like, mask, op)
+        m = m if _device.is_array(m) else np.asarray(m)
+    else:
+        m = _arr(mask)
+        m = m if _device.is_array(m) else np.asarray(m)
     if m.dtype != np.bool_:
         raise DTypeError(f"{op}: the mask must be a bool tensor, got {m.dtype}; e.g. x > 0")
     try:
@@ -1182,17 +1250,26 @@ def _shape_args(shape: Sequence[Any], op: str = "") -> tuple[int, ...]:
         raise UsageError(f"{op}: a shape must be integers, got {shape!r}") from None
 
 
-def _index(index: Any) -> Any:
-    """Tensors inside an index become arrays (NumPy does the indexing)."""
+def _index(index: Any, data: Any = None) -> Any:
+    """Tensors inside an index become arrays (NumPy, or CuPy, does the indexing). For an array
+    on the GPU (``data``), index arrays go to its device (as PyTorch takes CPU index tensors)."""
     if isinstance(index, Tensor):
-        return index._data
-    if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
+        out = index._data
+    elif isinstance(index, tuple):
+        out = tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
         if not index:       # x[[]]: an empty list of integer indices
-            return np.empty(0, dtype=np.intp)
-        return np.asarray([_arr(i) for i in index])
-    return index
+            out = np.empty(0, dtype=np.intp)
+        else:
+            out = np.asarray([_device.to_host(_arr(i)) for i in index])
+    else:
+        out = index
+    if data is None or type(data) is np.ndarray or not _device.is_gpu_array(data):
+        return out
+    if isinstance(out, tuple):
+        return tuple(_device.like(i, data) if isinstance(i, np.ndarray) and i.ndim else i
+                     for i in out)
+    return _device.like(out, data) if isinstance(out, np.ndarray) and out.ndim else out
 
 
 def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> tuple[Tensor, Tensor]:
@@ -1210,12 +1287,23 @@ def _operands(t: Tensor, other: Any, reflected: bool = False, op: str = "") -> t
                 dt = t.dtype
             else:
                 dt = np.dtype(np.int64)
-            other = Tensor._wrap(np.array(other, dtype=dt))
+            if type(t._data) is np.ndarray:
+                other = Tensor._wrap(np.array(other, dtype=dt))
+            else:   # on the GPU: a fill kernel with the number as argument, no host copy
+                other = Tensor._wrap(_device.array_module(t._data).full((), other, dtype=dt))
         else:
             try:
                 other = Tensor(other)
             except TinygradError as e:
                 raise type(e)(f"{op}: the other operand: {e} (this tensor: shape {t.shape})") from None
+            if type(t._data) is not np.ndarray and _device.is_gpu_array(t._data):
+                other = Tensor._wrap(_device.like(other._data, t._data))   # a list or array
+    elif type(other._data) is not type(t._data) and type(other._data) is np.ndarray \
+            and other._data.ndim == 0 and not other._requires_grad \
+            and _device.is_gpu_array(t._data):
+        # a 0-d CPU tensor with a GPU tensor is a number, as in PyTorch
+        other = Tensor._wrap(_device.array_module(t._data).full((), other._data.item(),
+                                                                dtype=other._data.dtype))
     a, b = (other, t) if reflected else (t, other)
     if a._data.dtype is not b._data.dtype:
         da, db = a._data.dtype, b._data.dtype
@@ -1261,4 +1349,4 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 
 from . import ops  # noqa: E402  (ops import Tensor: the import must come after the class)
-from .function import run_backward  # noqa: E402
+from .function import _ToDevice, run_backward  # noqa: E402

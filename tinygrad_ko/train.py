@@ -70,8 +70,9 @@ def _len(loader: Any) -> int | None:
 
 
 def evaluate(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], loader: Iterable[Any],
-             metrics: dict[str, Metric] | None = None) -> dict[str, float]:
-    """Mean loss and metrics over a loader, in eval mode and without recording a graph."""
+             metrics: dict[str, Metric] | None = None, device: Any = None) -> dict[str, float]:
+    """Mean loss and metrics over a loader, in eval mode and without recording a graph; with
+    ``device``, each batch is moved there first (``x.to(device)``)."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -79,6 +80,8 @@ def evaluate(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], loader: It
     count = 0
     with no_grad():
         for x, t in loader:
+            if device is not None:
+                x, t = x.to(device), t.to(device)
             out = model(x)
             n = len(t)
             totals["loss"] += float(loss_fn(out, t).item()) * n
@@ -93,11 +96,12 @@ def evaluate(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], loader: It
 def fit(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer: Any,
         train_loader: Iterable[Any], epochs: int = 1, val_loader: Iterable[Any] | None = None,
         scheduler: Any = None, metrics: dict[str, Metric] | None = None, progress_bar: bool = True,
-        max_steps: int | None = None, log: Callable[[str], None] | None = print
-        ) -> dict[str, list[float]]:
+        max_steps: int | None = None, log: Callable[[str], None] | None = print,
+        device: Any = None) -> dict[str, list[float]]:
     """Train for ``epochs``; return the history: per epoch ``loss`` and ``train_<metric>`` (running
     means over the epoch's batches), ``val_loss`` and ``val_<metric>`` when ``val_loader`` is
-    given, and ``time`` (seconds). ``max_steps`` stops each epoch early (for smoke tests)."""
+    given, and ``time`` (seconds). ``max_steps`` stops each epoch early (for smoke tests).
+    ``device``: each batch is moved there (``x.to(device)``), for a model on the GPU."""
     metrics = metrics or {}
     history: dict[str, list[float]] = {"loss": [], "time": []}
     for epoch in range(1, epochs + 1):
@@ -111,6 +115,8 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer: Any,
         sums = {"loss": 0.0, **{k: 0.0 for k in metrics}}
         seen = 0
         for step, (x, t) in enumerate(bar, 1):
+            if device is not None:
+                x, t = x.to(device), t.to(device)
             out = model(x)
             loss = loss_fn(out, t)
             optimizer.zero_grad()
@@ -131,7 +137,7 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer: Any,
         for name in metrics:
             history.setdefault(f"train_{name}", []).append(sums[name] / max(seen, 1))
         if val_loader is not None:
-            for name, value in evaluate(model, loss_fn, val_loader, metrics).items():
+            for name, value in evaluate(model, loss_fn, val_loader, metrics, device).items():
                 history.setdefault(f"val_{name}", []).append(value)
         history["time"].append(time.perf_counter() - start)
         if log is not None:

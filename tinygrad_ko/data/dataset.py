@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError, UsageError
+from ..device import like
 from ..tensor import Tensor
 
 
@@ -43,8 +44,9 @@ class TensorDataset(Dataset):
         if not arrays:
             raise OpError("TensorDataset: give at least one array, e.g. TensorDataset(x, t)")
         # Tensor() applies the library's conversion rules (lists of floats -> float32)
+        # a Tensor's array as it is (on the GPU too: batches are then on the GPU, as in PyTorch)
         self.arrays: tuple[np.ndarray, ...] = tuple(
-            a.numpy() if isinstance(a, Tensor) else Tensor(a).numpy() for a in arrays)
+            a._data if isinstance(a, Tensor) else Tensor(a)._data for a in arrays)
         if any(a.ndim == 0 for a in self.arrays):
             raise ShapeError("TensorDataset: every array needs a first dimension (the samples); "
                              f"got shapes {', '.join(str(a.shape) for a in self.arrays)}")
@@ -281,7 +283,7 @@ class DataLoader:
                 if mapping is not None:
                     idx = mapping[idx]
                 # fancy indexing copies, so changing a batch in place never changes the dataset
-                yield tuple(Tensor(a[idx]) for a in arrays)
+                yield tuple(Tensor(a[like(idx, a)]) for a in arrays)
             else:
                 yield collate([self.dataset[int(j)] for j in idx])
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import is_gpu_array, to_host
 from ..errors import CheckpointError
 from ..tensor import Tensor
 
@@ -37,6 +38,8 @@ def _encode(obj: Any, path: list[str], arrays: dict[str, np.ndarray]) -> Any:
         return {"__tensor__": node["__array__"]}
     if isinstance(obj, np.generic):     # a NumPy scalar keeps its dtype as a 0-d array
         obj = np.asarray(obj)
+    if is_gpu_array(obj):               # a checkpoint holds host arrays: it loads without a GPU
+        obj = to_host(obj)
     if isinstance(obj, np.ndarray):
         where = "/".join(path) or "<root>"
         if obj.dtype.hasobject:
@@ -165,6 +168,21 @@ def load(path: Any) -> Any:
     return OrderedDict(obj) if isinstance(obj, dict) else obj
 
 
+def map_tensors(obj: Any, fn: Any) -> Any:
+    """``obj`` (what ``load`` returns) with every Tensor replaced by ``fn(tensor)`` (``load``'s
+    ``map_location``); the structure is kept."""
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        out = {k: map_tensors(v, fn) for k, v in obj.items()}
+        return OrderedDict(out) if isinstance(obj, OrderedDict) else out
+    if isinstance(obj, list):
+        return [map_tensors(v, fn) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(map_tensors(v, fn) for v in obj)
+    return obj
+
+
 def save_state(state_dict: Any, path: Any) -> None:
     """Save a model's ``state_dict()`` (name -> array); same as ``save``, checked to be flat."""
     _check_flat(state_dict, "save_state")
@@ -183,7 +201,8 @@ def _check_flat(obj: Any, where: str, path: Any = None) -> None:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{where}:{src} expected a state_dict (name -> array), got a "
                               f"{type(obj).__name__}")
-    nested = [k for k, v in obj.items() if not isinstance(v, (np.ndarray, Tensor))]
+    nested = [k for k, v in obj.items() if not isinstance(v, (np.ndarray, Tensor))
+              and not is_gpu_array(v)]
     if nested:
         raise CheckpointError(
             f"{where}:{src} is not a model state_dict: entries {nested[:5]} are not arrays. A full "
@@ -191,4 +210,4 @@ def _check_flat(obj: Any, where: str, path: Any = None) -> None:
             f"model.load_state_dict")
 
 
-__all__ = ["save", "load", "save_state", "load_state"]
+__all__ = ["save", "load", "save_state", "load_state", "map_tensors"]

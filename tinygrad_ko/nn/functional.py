@@ -167,13 +167,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str 
 
 def accuracy(logits_or_probs: Any, targets: Any) -> float:
     """Fraction of rows whose argmax equals the target (integer classes or one-hot rows)."""
-    y = logits_or_probs.numpy() if isinstance(logits_or_probs, Tensor) else np.asarray(logits_or_probs)
-    t = targets.numpy() if isinstance(targets, Tensor) else np.asarray(targets)
+    # a Tensor's own array: on the GPU the comparison runs there and only the count comes back
+    y = logits_or_probs._data if isinstance(logits_or_probs, Tensor) else np.asarray(logits_or_probs)
+    t = targets._data if isinstance(targets, Tensor) else np.asarray(targets)
     if t.ndim == y.ndim and t.ndim > 1:
         t = t.argmax(axis=-1)
     if y.ndim != 2 or t.shape != (y.shape[0],):
         raise ShapeError(f"accuracy: expects scores of shape (N, C) and targets of shape (N,) or "
-                         f"(N, C); got {y.shape} and {np.shape(targets)}")
+                         f"(N, C); got {y.shape} and {t.shape}")
     return float(np.mean(y.argmax(axis=-1) == t)) if len(t) else 0.0
 
 

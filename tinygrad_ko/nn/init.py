@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from .. import default_generator
+from ..device import like, writable
 from ..errors import OpError, ShapeError, UsageError
 from ..tensor import Tensor
 
@@ -29,9 +30,10 @@ def _fill(tensor: Tensor, values: np.ndarray | float, where: str) -> Tensor:
     if tensor.dtype.kind != "f":
         raise OpError(f"nn.init.{where}: expected a floating-point tensor, got {tensor.dtype}")
     data = tensor._data
-    if not data.flags.writeable:
+    if not writable(data):
         data = tensor._data = data.copy()
-    data[...] = values                 # casts the float64 draws to the tensor's dtype
+    # drawn on the host (one generator, the same values on every device), copied to the GPU
+    data[...] = like(values, data)     # casts the float64 draws to the tensor's dtype
     tensor._version[0] += 1            # the values changed: a graph that saved them is stale
     return tensor
 

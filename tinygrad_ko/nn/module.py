@@ -296,10 +296,11 @@ class Module:
     def to(self, *args: Any, dtype: Any = None, device: Any = None,
            non_blocking: bool = False) -> "Module":
         """PyTorch's ``Module.to``: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
-        ``to(tensor)`` or the keywords, in place; returns self. A dtype converts the
-        floating-point parameters, their gradients and buffers (``model.double()`` before
-        ``gradcheck``); integer buffers are left alone. The device must be the CPU (the only one:
-        ``DeviceError`` otherwise)."""
+        ``to(tensor)`` or the keywords, in place; returns self. A device moves every parameter,
+        its gradient and every buffer (BatchNorm's running statistics) there, keeping the
+        Parameter objects (an optimizer made before still holds them); ``DeviceError`` if the
+        device is not available. A dtype converts the floating-point parameters, their gradients
+        and buffers (``model.double()`` before ``gradcheck``); integer buffers are left alone."""
         from ..device import resolve
         from ..tensor import _is_device_arg
         name = f"{type(self).__name__}.to"
@@ -315,7 +316,7 @@ class Module:
             else:
                 dt = a
         if dev is not None:
-            resolve(dev, name)
+            self._move(resolve(dev, name))
         if dt is None:
             return self
         try:
@@ -331,15 +332,25 @@ class Module:
                     t.grad = Tensor._wrap(t.grad._data.astype(dt))
         return self
 
+    def _move(self, dev: Any) -> None:
+        """Every parameter, gradient and buffer onto ``dev`` (a resolved device), in place."""
+        from ..device import device_of, to_device
+        for t in list(self.parameters()) + list(self.buffers()):
+            if device_of(t._data) != dev:
+                t._data = to_device(t._data, dev)
+                t._version[0] += 1      # a graph that saved the old array is stale
+            g = t._grad
+            if g is not None and device_of(g._data) != dev:
+                t._grad = Tensor._wrap(to_device(g._data, dev))
+
     def cpu(self) -> "Module":
-        """Move to the CPU: self (everything is on the CPU)."""
-        return self
+        """Move every parameter and buffer to the CPU (in place); returns self."""
+        return self.to("cpu")
 
     def cuda(self, device: Any = None) -> "Module":
-        """PyTorch's move to a CUDA GPU: raises ``DeviceError`` (there is no GPU backend yet)."""
-        from ..device import resolve
-        resolve("cuda" if device is None else device, f"{type(self).__name__}.cuda")
-        return self
+        """Move every parameter and buffer to the GPU (in place; ``device``: an index or
+        ``"cuda:1"``); returns self. ``DeviceError`` without CuPy or without a GPU."""
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> "Module":
         """Convert floating-point parameters and buffers to float32 in place (``to``)."""
@@ -366,8 +377,11 @@ class Module:
         return out
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Every parameter and persistent buffer by dotted name, as NumPy copies."""
-        return OrderedDict((k, t._data.copy()) for k, t in self._state_tensors().items())
+        """Every parameter and persistent buffer by dotted name, as NumPy copies (host copies
+        for a model on the GPU, so a saved state loads anywhere)."""
+        from ..device import is_gpu_array
+        return OrderedDict((k, t._data.get() if is_gpu_array(t._data) else t._data.copy())
+                           for k, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict: Mapping[str, Any],
                         strict: bool = True) -> IncompatibleKeys:
@@ -377,6 +391,7 @@ class Module:
         ``strict=True``), wrong shapes and non-numeric values raise ``CheckpointError`` naming each
         one. Returns the missing and unexpected names (PyTorch's ``_IncompatibleKeys``).
         """
+        from ..device import is_gpu_array, like, to_host, writable
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
             raise CheckpointError(f"{where}: expected a mapping name -> array (a state_dict), got "
@@ -393,7 +408,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            v = v._data if isinstance(v, Tensor) else np.asarray(v)
+            v = v._data if isinstance(v, Tensor) else v if is_gpu_array(v) else np.asarray(v)
             if v.dtype.kind not in "biuf":
                 problems.append(f"'{k}' has non-numeric dtype {v.dtype}")
             elif v.shape != t.shape:
@@ -409,8 +424,10 @@ class Module:
             raise CheckpointError(f"{where}: {len(problems)} problem(s){hint}:\n  "
                                   + "\n  ".join(problems))
         for t, v in values:
-            if not t._data.flags.writeable:
+            if not writable(t._data):
                 t._data = t._data.copy()
+            if type(v) is not type(t._data):        # onto the tensor's device (host <-> GPU)
+                v = like(to_host(v), t._data)
             np.copyto(t._data, v, casting="unsafe")  # kinds were checked above; float64 -> float32
             t._version[0] += 1
         return IncompatibleKeys(missing, unexpected)

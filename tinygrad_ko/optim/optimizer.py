@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..device import is_array, like, to_host, writable
 from ..errors import CheckpointError, DTypeError, GraphError, OpError
 from ..grad_mode import enable_grad, quiet_enter, quiet_exit
 from ..tensor import Tensor
@@ -165,7 +166,7 @@ class Optimizer:
     def _writable(p: Tensor) -> np.ndarray:
         """The parameter's array, made writable if it is a read-only view (np.load, broadcast)."""
         data = p._data
-        if not data.flags.writeable:
+        if not writable(data):
             data = p._data = data.copy()
         return data
 
@@ -187,7 +188,10 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if self.state.get(p):      # an empty entry (a look-up by the user) is no state
-                    state[index[id(p)]] = copy.deepcopy(self.state[p])
+                    st = self.state[p]      # arrays copied on their device (CuPy's too)
+                    state[index[id(p)]] = ({k: v.copy() if is_array(v) else copy.deepcopy(v)
+                                            for k, v in st.items()} if isinstance(st, dict)
+                                           else copy.deepcopy(st))
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -249,12 +253,13 @@ class Optimizer:
             elif not self._state_keys:   # a user's own optimizer: kept as saved (copied)
                 out[k] = Tensor(v._data.copy()) if isinstance(v, Tensor) else copy.deepcopy(v)
             else:
-                arr = np.asarray(v._data if isinstance(v, Tensor) else v)
+                arr = np.asarray(to_host(v._data if isinstance(v, Tensor) else v))
                 if arr.shape != p.shape or arr.dtype.kind != "f":
                     raise CheckpointError(f"{where}: state '{k}' of parameter {i} has shape "
                                           f"{arr.shape} ({arr.dtype}), the parameter has shape "
                                           f"{p.shape}")
-                out[k] = arr.astype(p.dtype, copy=True)   # own copy, in the parameter's dtype
+                # own copy, in the parameter's dtype, on the parameter's device
+                out[k] = like(arr.astype(p.dtype, copy=True), p._data)
         return out
 
     def __repr__(self) -> str:

@@ -1,0 +1,183 @@
+"""A stand-in for CuPy on the CPU, so the device logic (moves, errors, Module.to, checkpoints...)
+is tested in CI, where there is no GPU. It is not CuPy: the real thing is tested by
+tests/test_gpu.py on a GPU machine.
+
+Its arrays are NumPy arrays of a subclass, ``ndarray``, that behaves as CuPy's where the library
+depends on it:
+
+- ``type(a) is not numpy.ndarray``, ``a.get()`` (a host copy), ``a.device.id``;
+- mixing with a plain NumPy array in a ufunc or a NumPy function raises TypeError, as CuPy does,
+  so a missing transfer shows up;
+- reductions give 0-d arrays, not NumPy scalars (CuPy never returns a NumPy scalar);
+- transfers are counted (``STATS``): ``asarray``/``array`` of host data (host to device) and
+  ``get`` (device to host).
+"""
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import numpy as np
+
+STATS = {"h2d": 0, "d2h": 0, "sync": 0, "seed": None}
+
+
+class _Device:
+    def __init__(self, id: int = 0) -> None:  # noqa: A002 (CuPy's name)
+        self.id = 0 if id is None else int(id)
+
+    def __enter__(self) -> "_Device":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        STATS["sync"] += 1
+
+
+def _wrap(res: Any) -> Any:
+    if isinstance(res, tuple):
+        return tuple(_wrap(r) for r in res)
+    if isinstance(res, np.ndarray) and not isinstance(res, ndarray):
+        return res.view(ndarray)
+    if isinstance(res, np.generic):         # CuPy gives 0-d arrays where NumPy gives scalars
+        return np.asarray(res).view(ndarray)
+    return res
+
+
+def _unwrap(x: Any) -> Any:
+    if isinstance(x, ndarray):
+        return x.view(np.ndarray)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _unwrap(v) for k, v in x.items()}
+    return x
+
+
+def _plain(x: Any, what: str) -> Any:
+    if isinstance(x, ndarray):
+        return x.view(np.ndarray)
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{what}: Unsupported type {type(x)} (a NumPy array with a device array)")
+    return x
+
+
+class ndarray(np.ndarray):
+    """A 'device' array (see the module docstring)."""
+
+    @property
+    def device(self) -> _Device:
+        return _Device(0)
+
+    def get(self) -> np.ndarray:
+        STATS["d2h"] += 1
+        return np.array(self.view(np.ndarray))
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None,
+                        **kwargs: Any) -> Any:
+        args = [_plain(x, ufunc.__name__) for x in inputs]
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o, ufunc.__name__) for o in out)
+        res = getattr(ufunc, method)(*args, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _wrap(res)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        if any(t is np.ndarray for t in types_):
+            raise TypeError(f"{func.__name__}: Unsupported type numpy.ndarray (a NumPy array "
+                            f"with a device array)")
+        return _wrap(func(*_unwrap(args), **_unwrap(kwargs)))
+
+
+
+def _method(name: str) -> Any:
+    """A method computed on the plain array (as CuPy's own methods), the result a device array."""
+    def method(self: ndarray, *a: Any, **k: Any) -> Any:
+        k = _unwrap(k)
+        return _wrap(getattr(self.view(np.ndarray), name)(*_unwrap(a), **k))
+    method.__name__ = name
+    return method
+
+
+for _name in ("argmax", "argmin", "all", "any", "sum", "mean", "var", "std", "max", "min",
+              "prod", "cumsum", "clip", "dot", "round"):
+    setattr(ndarray, _name, _method(_name))
+
+
+def asarray(a: Any, dtype: Any = None) -> ndarray:
+    if isinstance(a, ndarray):
+        return a if dtype is None else a.astype(dtype)
+    STATS["h2d"] += 1
+    return np.array(a, dtype=dtype).view(ndarray)
+
+
+def array(a: Any, dtype: Any = None, copy: bool = True) -> ndarray:
+    if isinstance(a, ndarray):
+        return a.copy() if dtype is None else a.astype(dtype)
+    return asarray(a, dtype)
+
+
+def asnumpy(a: Any) -> np.ndarray:
+    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+
+
+def zeros(shape: Any, dtype: Any = float) -> ndarray:
+    return np.zeros(shape, dtype).view(ndarray)
+
+
+def ones(shape: Any, dtype: Any = float) -> ndarray:
+    return np.ones(shape, dtype).view(ndarray)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> ndarray:
+    return np.full(shape, fill_value, dtype).view(ndarray)
+
+
+class _Ogrid:
+    def __getitem__(self, key: Any) -> list[ndarray]:
+        return [g.view(ndarray) for g in np.ogrid[key]]
+
+
+ogrid = _Ogrid()
+
+
+def make_module(device_count: int = 1, count_error: Exception | None = None) -> types.ModuleType:
+    """A module object that looks like ``cupy`` (the parts tinygrad_ko uses)."""
+    m = types.ModuleType("cupy")
+    m.ndarray = ndarray
+    for name in ("asarray", "array", "asnumpy", "zeros", "ones", "full", "ogrid"):
+        setattr(m, name, globals()[name])
+
+    def get_device_count() -> int:
+        if count_error is not None:
+            raise count_error
+        return device_count
+
+    runtime = types.SimpleNamespace(getDeviceCount=get_device_count, getDevice=lambda: 0)
+    m.cuda = types.SimpleNamespace(runtime=runtime, Device=_Device)
+    rng = np.random.default_rng(0)
+
+    def seed(s: int) -> None:
+        STATS["seed"] = s
+
+    m.random = types.SimpleNamespace(
+        seed=seed, random=lambda size=None, dtype=float: np.asarray(
+            rng.random(size), dtype).view(ndarray),
+        standard_normal=lambda size=None, dtype=float: np.asarray(
+            rng.standard_normal(size), dtype).view(ndarray))
+    return m
+
+
+def install(monkeypatch: Any, **kw: Any) -> types.ModuleType:
+    """Put a fake cupy in sys.modules (undone by monkeypatch) and make tinygrad_ko forget what it
+    knew about CuPy; returns the module."""
+    from tinygrad_ko.device import _reset_for_tests
+    mod = make_module(**kw)
+    monkeypatch.setitem(sys.modules, "cupy", mod)
+    _reset_for_tests()
+    STATS.update(h2d=0, d2h=0, sync=0, seed=None)
+    return mod
