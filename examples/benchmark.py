@@ -1,6 +1,7 @@
-"""Benchmark: one full training step (forward, softmax cross-entropy, backward, SGD update) of MLPs
-and CNNs on synthetic float32 MNIST-shaped data, each implementation timed alone in its own process,
-as a user times the framework they would pick.
+"""Benchmark: one full training step (forward, softmax cross-entropy, backward, update) of MLPs
+and CNNs on synthetic float32 MNIST-shaped data (SGD), and of examples/char_lm.py's transformer and
+LSTM on random characters (AdamW), each implementation timed alone in its own process, as a user
+times the framework they would pick.
 
     python examples/benchmark.py                  # every table (several minutes)
     python examples/benchmark.py --quick          # a few rounds of everything
@@ -13,8 +14,8 @@ How: one worker process per implementation and row, kept alive, all with the sam
 implementations; in each round every implementation runs a burst of consecutive steps, each timed;
 the first rounds are warm-up. Only one process runs at a time. The tables give the median step
 time, the ratio of medians, and in brackets the spread (min-max) of the per-round ratios, which shows
-the noise of the machine. CNN rows also give the peak memory of one step (the rise of the process's
-resident high-water mark over one step in a fresh process, after a warm-up step at batch 2).
+the noise of the machine. CNN and sequence rows also give the peak memory of one step (the rise of
+the process's resident high-water mark over one step in a fresh process, after one warm-up step).
 
 Implementations (columns):
   book        the book's exact code (examples/bench/book.py): MLP rows, and SimpleConvNet
@@ -92,11 +93,12 @@ def _memory_kb() -> tuple[int, int] | None:
 
 
 def peak_step_memory(row: Row, impl: str) -> float | None:
-    """MB by which one step raises the process's resident high-water mark (fresh process: the
-    libraries warmed up by a step at batch 2, the high-water mark reset just before the step)."""
+    """MB by which one step raises the process's resident high-water mark (fresh process; one
+    warm-up step first, at full size, so thread pools and caches exist; the high-water mark reset
+    just before the measured step)."""
     import gc
-    row.builders[impl](2)()
     step = row.builders[impl](row.batch)
+    step()
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -282,7 +284,7 @@ def select_rows(spec: str | None) -> list[Row]:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", help="comma-separated parts of row names, or a group (mlp, cnn)")
+    ap.add_argument("--rows", help="comma-separated parts of row names, or a group (mlp, cnn, seq)")
     ap.add_argument("--impls", help=f"comma-separated implementations (default: all of "
                                     f"{', '.join(IMPLS)} that the row has)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,

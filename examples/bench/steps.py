@@ -354,6 +354,16 @@ def cnn_row(name: str, net, batch: int, rounds: int, book: bool = False) -> Row:
                memory=("tinygrad_ko", "torch"))
 
 
+# -- sequence-model rows (examples/char_lm.py's models; builders in bench/seq.py) ----------------------
+def seq_row(name: str, kind: str, rounds: int) -> Row:
+    from . import seq
+    tg, torch = {"gpt": (seq.build_tinygrad_ko_transformer, seq.build_torch_transformer),
+                 "lstm": (seq.build_tinygrad_ko_lstm, seq.build_torch_lstm)}[kind]
+    return Row(name, "seq", seq.BATCH, {"tinygrad_ko": lambda batch: tg(),
+                                        "torch": lambda batch: torch()},
+               rounds=rounds, burst=2, memory=("tinygrad_ko", "torch"))
+
+
 ROWS = [
     mlp_row((784, 50, 10), 100, rounds=100),
     mlp_row((784, 100, 10), 100, rounds=100),
@@ -361,4 +371,6 @@ ROWS = [
     cnn_row("mnist.py cnn b64", MNIST_CNN, 64, rounds=15),
     cnn_row("SimpleConvNet b100", SIMPLE_CONVNET, 100, rounds=12, book=True),
     cnn_row("DeepConvNet b100", DEEP_CONVNET, 100, rounds=8),
+    seq_row("char_lm gpt b32 seq64", "gpt", rounds=10),
+    seq_row("char_lm lstm b32 seq64", "lstm", rounds=10),
 ]

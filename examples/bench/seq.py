@@ -1,26 +1,16 @@
-"""Benchmark rows for the sequence models: one training step (forward, backward, AdamW) of the
-default char-level transformer and of the LSTM, at batch 32 and sequence 64, in tinygrad_ko and in
-PyTorch with the same sizes.
-
-Each ``build_*`` function sets a model up and returns ``step()``, a function of no arguments that
-runs one training step; the benchmark harness times ``step`` (warm-up, repeats, median).
-
-    python examples/bench_seq.py               # each row in its own process, median ms per step
-    python examples/bench_seq.py --repeats 30
-"""
+"""The benchmark's sequence-model rows: one training step (forward, backward, AdamW) of
+examples/char_lm.py's default transformer and of its LSTM, at batch 32 and sequence 64, in
+tinygrad_ko and in PyTorch with the same sizes. Each ``build_*`` returns ``step()``, a function of
+no arguments that runs one training step; examples/benchmark.py times it (``--rows seq``)."""
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
-import time
 from typing import Callable
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
+EXAMPLES = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # char_lm.py's folder
 
 BATCH, SEQ, VOCAB = 32, 64, 65
 GPT = dict(n_layer=4, n_head=4, d=128)        # examples/char_lm.py's default transformer
@@ -35,7 +25,7 @@ def _batch(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def build_tinygrad_ko_transformer() -> Callable[[], None]:
     """char_lm.py's GPT, one AdamW step."""
-    sys.path.insert(0, HERE)
+    sys.path.insert(0, EXAMPLES)
     import char_lm
     import tinygrad_ko as tg
     tg.manual_seed(0)
@@ -45,7 +35,7 @@ def build_tinygrad_ko_transformer() -> Callable[[], None]:
 
 def build_tinygrad_ko_lstm() -> Callable[[], None]:
     """char_lm.py's embedding -> LSTM -> linear, one AdamW step."""
-    sys.path.insert(0, HERE)
+    sys.path.insert(0, EXAMPLES)
     import char_lm
     import tinygrad_ko as tg
     tg.manual_seed(0)
@@ -134,60 +124,3 @@ def _torch_step(model) -> Callable[[], None]:
         loss.backward()
         opt.step()
     return step
-
-
-ROWS: dict[str, dict[str, Callable[[], Callable[[], None]]]] = {
-    "char transformer step (4x4x128, batch 32, seq 64)": {
-        "tinygrad_ko": build_tinygrad_ko_transformer, "pytorch": build_torch_transformer},
-    "char LSTM step (64 -> 256, batch 32, seq 64)": {
-        "tinygrad_ko": build_tinygrad_ko_lstm, "pytorch": build_torch_lstm},
-}
-
-
-def time_step(step: Callable[[], None], repeats: int, warmup: int = 3) -> float:
-    """Median seconds of ``step()`` over ``repeats`` runs, after ``warmup`` runs."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--one", nargs=2, metavar=("ROW", "IMPL"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.one:   # the child process: build and time one row of one implementation
-        row, impl = args.one
-        print(time_step(ROWS[row][impl](), args.repeats))
-        return {}
-    results: dict = {}
-    for row, impls in ROWS.items():
-        results[row] = {}
-        for impl in impls:
-            try:
-                import importlib.util
-                if impl == "pytorch" and importlib.util.find_spec("torch") is None:
-                    print(f"{row}: {impl}: skipped (PyTorch is not installed)")
-                    continue
-            except ImportError:
-                continue
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--repeats",
-                                  str(args.repeats), "--one", row, impl],
-                                 capture_output=True, text=True, check=True)
-            results[row][impl] = float(out.stdout.strip().splitlines()[-1])
-        r = results[row]
-        ratio = (f"  ({r['tinygrad_ko'] / r['pytorch']:.2f}x PyTorch)"
-                 if len(r) == 2 else "")
-        print(f"{row}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in r.items()) + ratio,
-              flush=True)
-    return results
-
-
-if __name__ == "__main__":
-    main()
