@@ -692,6 +692,22 @@ def test_var_std_default_is_unbiased_as_pytorch():
     np.testing.assert_allclose(tg.tensor(A).var(ddof=0).numpy(), A.var(), rtol=1e-5)
 
 
+def test_difference_pow_second_order_at_exponent_zero():
+    """d/db of d(a**b)/da = a**(b-1) (1 + b log a): 1/a at b = 0. PyTorch masks the whole first
+    derivative where b = 0 and answers 0 (nan at 0**0); tinygrad_ko masks only 0**0 (0 there) and
+    gives the true value elsewhere, which the numerical oracle checks. First derivatives agree."""
+    def second(lib):
+        a = lib.tensor(np.array([2.0, 0.5, 0.0]), requires_grad=True)
+        b = lib.tensor(np.array([0.0, 0.0, 0.0]), requires_grad=True)
+        ga, = lib.autograd.grad((a ** b).sum(), a, create_graph=True)
+        gb, = lib.autograd.grad(ga.sum(), b)
+        return ga.detach().numpy(), gb.numpy()
+    (ga, gb), (tga, tgb) = second(tg), second(torch)
+    np.testing.assert_array_equal(ga, tga)                  # d/da a**0 = 0, 0 at 0**0 too
+    np.testing.assert_allclose(gb, [0.5, 2.0, 0.0])           # 1/a; 0 at 0**0, never nan
+    np.testing.assert_array_equal(tgb, [0.0, 0.0, np.nan])
+
+
 @pytest.mark.parametrize("call", [lambda lib: lib.tensor(A[:0]).mean(dim=0),
                                   lambda lib: lib.tensor(A[:, :1]).var(dim=1),
                                   lambda lib: lib.tensor(A[:, :1]).std(dim=1),

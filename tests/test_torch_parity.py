@@ -129,6 +129,8 @@ def test_values_and_gradients(name, data):
 def test_second_order(name, data):
     """d<grad(out; cot), v>/dinputs, through create_graph=True, as PyTorch's double backward."""
     args, kwargs, rng = _draw(name, data)
+    if name == "pow" and len(args) == 2 and np.any(np.asarray(args[1]) == 0):
+        return   # a deliberate difference: test_difference_pow_second_order_at_exponent_zero
     xs, out, ts, ref = _run(name, args, kwargs)
     xs, ts = _diff_inputs(xs, ts)
     cot = _cotangent(rng, out.shape)

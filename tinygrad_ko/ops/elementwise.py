@@ -91,7 +91,9 @@ class Pow(Function):
 
     At the edges the limits, as PyTorch, never 0 * inf = nan: d/da = 0 where b = 0 (so
     d/dx x**0 = 0 at x = 0), and d/db = 0 where a = 0 and b >= 0 (so d/dx 0**x = 0). Elsewhere
-    at a = 0 the formula's own value: d/da 0**0.5 = inf, d/da 0**1 = 1, d/da 0**2 = 0."""
+    at a = 0 the formula's own value: d/da 0**0.5 = inf, d/da 0**1 = 1, d/da 0**2 = 0.
+    Second order at b = 0, a != 0: d/db (b a**(b-1)) = 1/a, the true value (PyTorch's masking
+    gives 0 there; docs/en/pytorch.md)."""
     def forward(ctx, a, b):
         return np.power(a, b)
 
@@ -99,10 +101,12 @@ class Pow(Function):
         a, b = ctx.inputs
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            zero = b._data == 0
+            # only 0 ** 0 needs care: b * a**(b-1) is 0 * inf there. Elsewhere at b = 0 the plain
+            # formula is 0 and its own derivative in b (a**(b-1)) is right, so it is not masked
+            zero = (b._data == 0) & (a._data == 0)
             if zero.any():
-                # where b = 0 the exponent b - 1 is replaced by 1 (a**-1 is inf at a = 0) and the
-                # term is masked out: no 0 * inf, and no gradient flows through it at second order
+                # there the exponent b - 1 is replaced by 1 and the term is masked out: no
+                # 0 * inf, and no gradient flows through it at second order
                 keep = const(~zero, b.dtype)
                 ga = grad * b * a ** ((b - 1) * keep + const(zero, b.dtype)) * keep
             else:
@@ -122,7 +126,7 @@ class Pow(Function):
             if b.ndim == 0 and b != 0:     # the usual x ** 2: a constant, non-zero exponent
                 ga = grad * b * np.power(a, b - 1)
             else:
-                zero = b == 0
+                zero = (b == 0) & (a == 0)
                 ga = grad * b * np.power(a, np.where(zero, 1, b - 1).astype(b.dtype, copy=False))
                 ga = np.where(zero, 0, ga).astype(ga.dtype, copy=False)
         if need[1]:
