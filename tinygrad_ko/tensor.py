@@ -829,7 +829,8 @@ class Tensor:
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
              keepdim: bool | None = None) -> "Tensor":
         """Mean over axis (all axes if None), sum / N;  d/dx_i = 1/N.
-        PyTorch's ``dim``/``keepdim`` work too."""
+        PyTorch's ``dim``/``keepdim`` work too. Over an empty axis (N = 0) it raises a ShapeError,
+        where PyTorch returns nan."""
         axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "mean")
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 

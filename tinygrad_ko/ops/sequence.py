@@ -59,7 +59,7 @@ class Embedding(Function):
 
     def backward(ctx, grad):
         weight, indices = ctx.inputs
-        g = ScatterAdd.apply(grad, shape=weight.shape, index=indices.data)
+        g = ScatterAdd.apply(grad, shape=weight.shape, index=indices._data)
         if ctx.padding_idx is not None:
             keep = np.ones((weight.shape[0], 1), dtype=g.dtype)
             keep[ctx.padding_idx] = 0
