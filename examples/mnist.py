@@ -21,7 +21,6 @@ import os
 import sys
 import time
 
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tinygrad_ko as tg  # noqa: E402
 from tinygrad_ko import nn, optim  # noqa: E402
