@@ -348,7 +348,8 @@ def test_a_users_project_outside_the_repository(tmp_path):
     (tmp_path / "test_myops.py").write_text(USER_TESTS)
     (tmp_path / "conftest.py").write_text(
         "from tinygrad_ko.testing import register_profiles\nregister_profiles()\n")
-    r = _pytest(tmp_path)
+    # CI=true: hypothesis then loads its own 'ci' profile (100 examples); 'fast' must still win
+    r = _pytest(tmp_path, env={"CI": "true"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "5 passed" in r.stdout and _drawn(r.stdout) in (12, 13)     # the 'fast' profile
     r = _pytest(tmp_path, "--hypothesis-profile", "thorough", "-k", "mse or zz")

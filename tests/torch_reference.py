@@ -243,4 +243,56 @@ def _scatter_add(torch, a, kw):
     return out.index_put(idx if isinstance(idx, tuple) else (idx,), g, accumulate=True)
 
 
+# -- sequence models -----------------------------------------------------------------------------
+ref("embedding")(lambda torch, a, kw: _F(torch).embedding(a[0].long(), a[1],
+                                                          padding_idx=kw.get("padding_idx")))
+ref("layer_norm")(lambda torch, a, kw: _F(torch).layer_norm(
+    a[0], tuple(kw["normalized_shape"]), *a[1:], eps=kw.get("eps", 1e-5)))
+ref("tril")(lambda torch, a, kw: torch.tril(a[0], kw.get("diagonal", 0)))
+ref("triu")(lambda torch, a, kw: torch.triu(a[0], kw.get("diagonal", 0)))
+
+
+@ref("gelu_grad")
+def _gelu_grad(torch, a, kw):
+    """GELU's derivative, as PyTorch's autograd of F.gelu finds it (create_graph: it is
+    differentiated again by the gradient and second-order tests)."""
+    x = a[0]
+    y = _F(torch).gelu(x, approximate=kw.get("approximate", "none"))
+    return torch.autograd.grad(y.sum(), x, create_graph=True)[0]
+
+
+@ref("scaled_dot_product_attention")
+def _sdpa(torch, a, kw):
+    mask = kw.get("attn_mask")
+    if isinstance(mask, np.ndarray):
+        mask = torch.from_numpy(mask)
+        mask = mask if mask.dtype == torch.bool else mask.to(a[0].dtype)
+    return _F(torch).scaled_dot_product_attention(*a, attn_mask=mask,
+                                                  is_causal=kw.get("is_causal", False))
+
+
+# the cells take PyTorch's own kernels (torch.rnn_tanh_cell, ...: what nn.RNNCell and friends call)
+ref("rnn_tanh_cell")(lambda torch, a, kw: torch.rnn_tanh_cell(*a))
+ref("rnn_relu_cell")(lambda torch, a, kw: torch.rnn_relu_cell(*a))
+ref("gru_cell")(lambda torch, a, kw: torch.gru_cell(*a))
+
+
+@ref("lstm_cell")
+def _lstm_cell(torch, a, kw):
+    """The registry checks h' * 1.5 + c' (both outputs at once), so the reference mixes the same."""
+    x, h, c, *weights = a
+    h2, c2 = torch.lstm_cell(x, (h, c), *weights)
+    return h2 * 1.5 + c2
+
+
+@ref("lstm_sequence")
+def _lstm_sequence(torch, a, kw):
+    """One LSTM layer over x (T, N, I) with PyTorch's whole-sequence kernel (what nn.LSTM runs):
+    h_1..h_T, then c_T in the last row, as the op lays them out."""
+    x, h0, c0, *weights = a
+    out, h_n, c_n = torch.lstm(x, (h0[None], c0[None]), weights, len(weights) == 4, 1, 0.0,
+                               False, False, False)
+    return torch.cat([out, c_n])
+
+
 __all__ = ["REFERENCE"]

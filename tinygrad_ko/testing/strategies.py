@@ -157,11 +157,14 @@ def register_profiles(load: bool = True) -> None:
     With ``load``, also load one, unless a profile is loaded already (pytest's
     ``--hypothesis-profile``, or your own ``settings.load_profile``): the one the environment
     variable TINYGRAD_KO_PROFILE names, default 'fast'. Call it from conftest.py or at the top of a
-    test file; ``pytest --hypothesis-profile thorough`` still wins either way."""
+    test file; ``pytest --hypothesis-profile thorough`` still wins either way. Hypothesis loads
+    its own 'ci' profile (100 examples) by itself where it sees a CI environment variable: that
+    one counts as no choice, so CI runs what a laptop runs (``TINYGRAD_KO_PROFILE=ci`` keeps it)."""
     settings.register_profile("fast", max_examples=12, deadline=None, derandomize=True,
                               print_blob=True)
     settings.register_profile("thorough", max_examples=300, deadline=None, print_blob=True)
-    if load and settings.get_current_profile_name() == "default":
+    # 'ci' is what hypothesis picks itself on CI machines, not a choice of the user's
+    if load and settings.get_current_profile_name() in ("default", "ci"):
         settings.load_profile(os.environ.get("TINYGRAD_KO_PROFILE", "fast"))
 
 
