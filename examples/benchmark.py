@@ -14,8 +14,8 @@ How: one worker process per implementation and row, kept alive, all with the sam
 implementations; in each round every implementation runs a burst of consecutive steps, each timed;
 the first rounds are warm-up. Only one process runs at a time. The tables give the median step
 time, the ratio of medians, and in brackets the spread (min-max) of the per-round ratios, which shows
-the noise of the machine. CNN and sequence rows also give the peak memory of one step (the rise of
-the process's resident high-water mark over one step in a fresh process, after one warm-up step).
+the noise of the machine. CNN and sequence rows also give the peak memory of training (the rise of a
+fresh process's resident high-water mark over its first two steps, model and data built before).
 
 Implementations (columns):
   book        the book's exact code (examples/bench/book.py): MLP rows, and SimpleConvNet
@@ -93,12 +93,13 @@ def _memory_kb() -> tuple[int, int] | None:
 
 
 def peak_step_memory(row: Row, impl: str) -> float | None:
-    """MB by which one step raises the process's resident high-water mark (fresh process; one
-    warm-up step first, at full size, so thread pools and caches exist; the high-water mark reset
-    just before the measured step)."""
+    """MB by which training raises a fresh process's resident high-water mark: the model and the
+    data built, the high-water mark reset to the resident size, then two steps (the first sets up
+    thread pools and caches, which a user's process holds too; the second is a steady one). What a
+    library keeps cached between steps (PyTorch's allocator) and what it gives back and takes again
+    (NumPy through glibc) both count, once."""
     import gc
     step = row.builders[impl](row.batch)
-    step()
     gc.collect()
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -106,6 +107,7 @@ def peak_step_memory(row: Row, impl: str) -> float | None:
     except OSError:
         return None
     before = _memory_kb()
+    step()
     step()
     after = _memory_kb()
     if before is None or after is None:

@@ -7,7 +7,7 @@ Validation is not test (the book's 6.5.1): the last --val-size training images (
 are held out to watch training and choose settings; the test set is used once, after training.
 
     python examples/mnist.py                    # MLP 784-512-256-10: ~98.3% test, ~30 s (2 idle cores)
-    python examples/mnist.py --model cnn        # chapter 7's CNN: ~99.2% test (times: docs/benchmarks.md)
+    python examples/mnist.py --model cnn        # chapter 7's CNN: ~99.0% test, ~100 s on 2 cores
     python examples/mnist.py --model cnn --device cuda   # on an NVIDIA GPU (pip install cupy-cuda12x)
     python examples/mnist.py --help
 
