@@ -23,7 +23,7 @@ MODULES = [
     "tinygrad_ko.optim", "tinygrad_ko.optim.lr_scheduler", "tinygrad_ko.data",
     "tinygrad_ko.gradcheck", "tinygrad_ko.testing", "tinygrad_ko.viz", "tinygrad_ko.train",
     "tinygrad_ko.errors", "tinygrad_ko.registry", "tinygrad_ko.cuda", "tinygrad_ko.accelerator",
-    "tinygrad_ko.utils",
+    "tinygrad_ko.utils", "tinygrad_ko.memory",
 ]
 REGENERATE = "run `python docs/gen_api.py` and commit docs/api.md"
 

@@ -24,7 +24,11 @@ from .function import Function
 from .grad_mode import (detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled,
                         is_grad_enabled, no_grad, set_grad_enabled)
 from .registry import REGISTRY, register
-from . import ops
+from . import memory, ops
+
+# freed arrays' memory stays in the process for the next step (tinygrad_ko/memory.py says why;
+# TINYGRAD_KO_KEEP_MEMORY=0 leaves glibc's defaults)
+memory._on_import()
 
 __version__ = "0.1.0"
 
