@@ -33,6 +33,7 @@ def _build_erf_table() -> np.ndarray:
 
 
 _ERF_TABLE = np.ascontiguousarray(_build_erf_table().T)   # (DEG + 1, PIECES): rows gather fast
+_ERF_TABLE32, _DEG32 = _ERF_TABLE.astype(np.float32), 7
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -42,11 +43,14 @@ def erf(x: np.ndarray) -> np.ndarray:
     a = np.abs(x)                          # float32 stays float32: half the memory traffic
     piece = np.minimum((a * (1 / _WIDTH)).astype(np.intp), _PIECES - 1)
     t = (a - ((piece + 0.5) * _WIDTH).astype(a.dtype)) * np.asarray(2 / _WIDTH, a.dtype)  # in [-1, 1]
-    c = _ERF_TABLE if x.dtype == np.float64 else _ERF_TABLE.astype(x.dtype)  # (DEG+1, PIECES)
-    b1 = c[_DEG].take(piece)                                  # Clenshaw's recurrence
+    c = _ERF_TABLE if x.dtype == np.float64 else _ERF_TABLE32     # (DEG+1, PIECES)
+    # float32 (and float16): the terms past degree 7 are below 1e-11, far under float32's
+    # rounding, so half the recurrence's passes over the array are skipped
+    deg = _DEG if x.dtype == np.float64 else _DEG32
+    b1 = c[deg].take(piece)                                   # Clenshaw's recurrence
     b2 = np.zeros_like(t)
     t2 = 2 * t
-    for k in range(_DEG - 1, 0, -1):
+    for k in range(deg - 1, 0, -1):
         b1, b2 = t2 * b1 - b2 + c[k].take(piece), b1
     y = t * b1 - b2 + c[0].take(piece)
     y = np.where(a >= _WIDTH * _PIECES, np.asarray(1, a.dtype), y)
