@@ -251,9 +251,14 @@ def reset_stats() -> None:
 
 
 def install(monkeypatch: Any, **kw: Any) -> types.ModuleType:
-    """Put a fake cupy (and cupyx) in sys.modules (undone by monkeypatch) and make tinygrad_ko
-    forget what it knew about CuPy; returns the module."""
+    """Put a fake cupy (and cupyx) in sys.modules and make tinygrad_ko forget what it knew about
+    CuPy; returns the module. monkeypatch undoes both: afterwards tinygrad_ko knows what it knew
+    before (so a later test, or a docs page, does not find a GPU)."""
     from tinygrad_ko.device import _reset_for_tests
+    dev = sys.modules["tinygrad_ko.device"]
+    for name in ("module", "error", "count", "pending_seed", "devices"):
+        monkeypatch.setattr(dev._CP, name, getattr(dev._CP, name))
+    monkeypatch.setattr(dev, "GPU_TYPES", dev.GPU_TYPES)
     mod = make_module(**kw)
     monkeypatch.setitem(sys.modules, "cupy", mod)
     monkeypatch.setitem(sys.modules, "cupyx", make_cupyx())
