@@ -234,17 +234,23 @@ def test_fit_moves_each_batch_and_reads_back_only_the_loss():
 
 
 # -- layers on the device ----------------------------------------------------------------------------
-def _same_on_both(make, *inputs, out=lambda y: y):
-    """The module's output and every gradient on the fake GPU equal the CPU's (float64)."""
+def _same_on_both(make, *inputs, out=lambda y: y, copies=0, reads=0):
+    """The module's output and every gradient on the fake GPU equal the CPU's (float64), and its
+    forward and backward there make ``copies`` host-to-device copies and ``reads`` read-backs."""
     results = {}
     for device in ("cpu", "cuda"):
         tg.manual_seed(0)
         m = make().double().to(device)
         xs = [tg.tensor(a, device=device).requires_grad_() if a.dtype.kind == "f"
               else tg.tensor(a, device=device) for a in inputs]
-        y = out(m(*xs))
-        assert y.device == tg.device(device) or (device == "cuda" and y.is_cuda)
-        y.backward(tg.tensor(np.random.default_rng(1).standard_normal(y.shape), device=device))
+        with _transfers() as forward:
+            y = out(m(*xs))
+        upstream = tg.tensor(np.random.default_rng(1).standard_normal(y.shape), device=device)
+        with _transfers() as backward:
+            y.backward(upstream)
+        if device == "cuda":
+            counts = {k: forward[k] + backward[k] for k in forward}
+            assert y.is_cuda and counts == {"h2d": copies, "d2h": 0, "scalar": reads}, counts
         grads = [p.grad for p in m.parameters()] + [x.grad for x in xs if x.requires_grad]
         results[device] = [y.cpu().numpy()] + [g.cpu().numpy() for g in grads]
     for a, b in zip(results["cpu"], results["cuda"]):
@@ -282,14 +288,13 @@ def test_recurrent_cells_on_the_gpu(make, n_state):
 
 def test_embedding_layer_norm_and_attention_on_the_gpu():
     ids = np.random.default_rng(3).integers(0, 7, (2, 5))
-    _same_on_both(lambda: nn.Embedding(7, 4, padding_idx=0), ids)
+    _same_on_both(lambda: nn.Embedding(7, 4, padding_idx=0), ids, reads=1)   # the row check
     _same_on_both(lambda: nn.LayerNorm(4), SEQ)
     x = np.random.default_rng(4).standard_normal((2, 5, 8))
     mask = np.triu(np.ones((5, 5), dtype=bool), 1)
     pad = np.zeros((2, 5), dtype=bool)
     pad[1, 4] = True
-    mha = lambda: _MHA(mask, pad)   # noqa: E731
-    _same_on_both(mha, x)
+    _same_on_both(lambda: _MHA(mask, pad), x, copies=2)     # the two host masks, copied over
 
 
 class _MHA(nn.Module):
