@@ -24,8 +24,10 @@ the whole run takes under 8 minutes):
    ratio (target <= 3x);
 5. mnist: ``examples/mnist.py --model cnn --device cuda``, all epochs: test accuracy (target
    >= 99.0%) and wall time against the 2-core CPU machine's ~100 s (target >= 5x faster);
-6. char_lm: ``examples/char_lm.py --device cuda`` for ``--char-iters`` iterations: iterations/s
-   and the validation loss (needs Tiny Shakespeare: --text, or $TINYGRAD_KO_DATA).
+6. char_lm: ``examples/char_lm.py --device cuda`` (its GPT) for ``--char-iters`` iterations:
+   iterations/s and the validation loss. It needs Tiny Shakespeare's input.txt (checked by its
+   SHA-256; no download without internet): ``--text DIR``, else a ``tinyshakespeare`` folder
+   next to the MNIST folder, else $TINYGRAD_KO_DATA.
 """
 from __future__ import annotations
 
@@ -279,7 +281,8 @@ STEP_CASES = (("cnn", 64, "MNIST CNN, batch 64"), ("mlp", 256, "MLP 784-512-512-
 
 
 def part_steps(args: argparse.Namespace) -> None:
-    print(f"median of {args.steps} synchronised steps after 10 warm-up steps; Adam, "
+    warmup = getattr(args, "warmup", 10)
+    print(f"median of {args.steps} synchronised steps after {warmup} warm-up steps; Adam, "
           f"cross-entropy, float32, random data already on the GPU")
     found = []
     for kind, batch, label in STEP_CASES:
@@ -290,7 +293,7 @@ def part_steps(args: argparse.Namespace) -> None:
                 continue
             try:
                 step, sync = make(kind, batch)
-                ms[who] = _time_steps(step, sync, warmup=10, steps=args.steps)
+                ms[who] = _time_steps(step, sync, warmup=warmup, steps=args.steps)
                 print(f"{label}: {who:11s} {ms[who]:8.3f} ms/step", flush=True)
             except Exception as e:
                 print(f"{label}: {who} FAILED: {type(e).__name__}: {e}")
@@ -353,6 +356,17 @@ CANNED = {          # what a dry run's stand-in programs print: the parsers' own
 }
 
 
+def _text_dir(mnist_dir: str) -> str | None:
+    """Tiny Shakespeare next to the MNIST folder (datasets/mnist, datasets/tinyshakespeare) or in
+    it, if there; else None (char_lm then searches $TINYGRAD_KO_DATA and its cache)."""
+    here = os.path.abspath(mnist_dir)
+    for d in (os.path.join(os.path.dirname(here), "tinyshakespeare"),
+              os.path.join(here, "tinyshakespeare")):
+        if os.path.exists(os.path.join(d, "input.txt")):
+            return d
+    return None
+
+
 def make_parts(args: argparse.Namespace) -> list[Part]:
     me = [sys.executable, os.path.abspath(__file__), args.data_dir, "--steps", str(args.steps),
           "--seeds", str(args.seeds)] + (["--dry-run"] if args.dry_run else [])
@@ -360,10 +374,11 @@ def make_parts(args: argparse.Namespace) -> list[Part]:
     mnist = [py, "examples/mnist.py", "--model", "cnn", "--device", "cuda", "--data-dir",
              os.path.abspath(args.data_dir), "--out-dir", os.path.join(args.out, "mnist_runs"),
              "--no-progress"] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    text = args.text or _text_dir(args.data_dir)
     char = [py, "examples/char_lm.py", "--device", "cuda", "--max-iters", str(args.char_iters),
             "--eval-interval", str(max(1, args.char_iters // 3)), "--sample-chars", "100",
             "--out-dir", os.path.join(args.out, "char_lm_runs"), "--no-progress"] + (
-        ["--data-dir", os.path.abspath(args.text)] if args.text else [])
+        ["--data-dir", os.path.abspath(text)] if text else [])
     pytest_cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", "tests/test_gpu.py"]
     if args.dry_run:        # stand-ins that print what the real programs print
         pytest_cmd, mnist, char = ([py, "-c", f"print({CANNED[k]!r})"]
