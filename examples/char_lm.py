@@ -4,6 +4,7 @@ an LSTM or a plain RNN, trained to predict the next character; then it writes a 
     python examples/char_lm.py                  # GPT, 4 layers x 4 heads x 128: val loss ~1.75
     python examples/char_lm.py --model lstm     # embedding -> LSTM(256) -> linear: ~1.6
     python examples/char_lm.py --model rnn      # the simplest recurrent model
+    python examples/char_lm.py --device cuda    # on an NVIDIA GPU (pip install cupy-cuda12x)
     python examples/char_lm.py --help
 
 Losses are in nats per character (uniform guessing: ln 65 = 4.17; a bigram model: about 2.5).
@@ -87,7 +88,7 @@ class GPT(nn.Module):
 
     def forward(self, idx: tg.Tensor, state: object = None) -> tuple[tg.Tensor, object]:
         T = idx.shape[1]
-        x = self.tok(idx) + self.pos(tg.arange(T))
+        x = self.tok(idx) + self.pos(tg.arange(T, device=idx.device))
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x)), None
@@ -117,20 +118,29 @@ def loss_of(model: nn.Module, x: tg.Tensor, y: tg.Tensor) -> tg.Tensor:
     return F.cross_entropy(logits.reshape(B * T, V), y.reshape(B * T))
 
 
+def batch(ds: CharDataset, batch_size: int, g: np.random.Generator,
+          device: str) -> tuple[tg.Tensor, tg.Tensor]:
+    """Random windows of the text (CPU tensors), moved to the model's device."""
+    x, y = ds.get_batch(batch_size, g)
+    return x.to(device), y.to(device)
+
+
 def estimate_loss(model: nn.Module, ds: CharDataset, batches: int, batch_size: int,
-                  seed: int) -> float:
+                  seed: int, device: str = "cpu") -> float:
     """Mean loss over fixed random windows (the same ones each time: comparable numbers)."""
     g = np.random.default_rng(seed)
     model.eval()
     with tg.no_grad():
-        total = sum(loss_of(model, *ds.get_batch(batch_size, g)).item() for _ in range(batches))
+        total = sum(loss_of(model, *batch(ds, batch_size, g, device)).item()
+                    for _ in range(batches))
     model.train()
     return total / batches
 
 
 def sample(model: nn.Module, ds: CharDataset, n: int, temperature: float, seed: int,
-           prompt: str = "\n") -> str:
-    """n characters, each drawn from softmax(logits / temperature) given the ones before."""
+           prompt: str = "\n", device: str = "cpu") -> str:
+    """n characters, each drawn from softmax(logits / temperature) given the ones before (the
+    model runs on ``device``; the draw itself on the host)."""
     g = np.random.default_rng(seed)
     ids = list(ds.vocab.encode(prompt))
     model.eval()
@@ -139,10 +149,10 @@ def sample(model: nn.Module, ds: CharDataset, n: int, temperature: float, seed: 
         context = np.array([ids])
         for _ in range(n):
             if isinstance(model, GPT):   # a transformer re-reads its last block_size characters
-                logits, _ = model(tg.Tensor(np.array([ids[-model.block_size:]])))
+                logits, _ = model(tg.tensor(np.array([ids[-model.block_size:]]), device=device))
             else:                        # a recurrent model carries its state forward
-                logits, state = model(tg.Tensor(context), state)
-            z = logits.numpy()[0, -1].astype(np.float64) / max(temperature, 1e-6)
+                logits, state = model(tg.tensor(context, device=device), state)
+            z = logits[0, -1].cpu().numpy().astype(np.float64) / max(temperature, 1e-6)
             p = np.exp(z - z.max())
             nxt = int(g.choice(len(p), p=p / p.sum()))
             ids.append(nxt)
@@ -188,8 +198,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data-dir", help="folder with tinyshakespeare's input.txt")
     ap.add_argument("--out-dir", default="runs", help="where the checkpoint and plot go")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                    help="where to train: cpu (default), cuda (an NVIDIA GPU, through CuPy) or "
+                         "auto (the GPU when there is one)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    device = ("cuda" if tg.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     cfg = dict(DEFAULTS[args.model])
     for key in cfg:
         if getattr(args, key) is not None:
@@ -205,10 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
     val = CharDataset("val", cfg["block_size"], text=text, data_dir=args.data_dir)
     print(f"Tiny Shakespeare: {len(train.data):,} train / {len(val.data):,} validation characters, "
           f"vocabulary {len(train.vocab)}")
-    model = make_model(args.model, len(train.vocab), cfg["block_size"])
+    model = make_model(args.model, len(train.vocab), cfg["block_size"]).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"model {args.model} ({n_params:,} parameters), {cfg['max_iters']} iterations of "
-          f"{cfg['batch_size']} x {cfg['block_size']} characters")
+    print(f"model {args.model} ({n_params:,} parameters) on {device}, {cfg['max_iters']} "
+          f"iterations of {cfg['batch_size']} x {cfg['block_size']} characters")
     opt = optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.01 if args.model == "gpt"
                       else 0.0)
     warmup, max_iters = min(100, cfg["max_iters"] // 10), cfg["max_iters"]
@@ -224,10 +238,12 @@ def main(argv: list[str] | None = None) -> dict:
     bar = progress(range(max_iters), total=max_iters, desc=args.model,
                    enabled=not args.no_progress)
     running = None
+    train_time = 0.0      # the training steps only (loss.item() waits for each on a GPU)
     for it in bar:
+        t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr_at(it)
-        x, y = train.get_batch(cfg["batch_size"], g)
+        x, y = batch(train, cfg["batch_size"], g, device)
         loss = loss_of(model, x, y)
         opt.zero_grad()
         loss.backward()
@@ -235,12 +251,13 @@ def main(argv: list[str] | None = None) -> dict:
             nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        train_time += time.perf_counter() - t0
         bar.set_postfix_str(f"loss {running:.3f}")
         last = it == max_iters - 1
         if (it + 1) % cfg["eval_interval"] == 0 or last:
             batches = args.eval_batches * (4 if last else 1)
-            tl = estimate_loss(model, train, batches, cfg["batch_size"], 1)
-            vl = estimate_loss(model, val, batches, cfg["batch_size"], 2)
+            tl = estimate_loss(model, train, batches, cfg["batch_size"], 1, device)
+            vl = estimate_loss(model, val, batches, cfg["batch_size"], 2, device)
             elapsed = time.perf_counter() - start
             for k, v in (("iter", it + 1), ("train_loss", tl), ("val_loss", vl),
                          ("time", elapsed)):
@@ -256,15 +273,18 @@ def main(argv: list[str] | None = None) -> dict:
     model.save(ckpt)
     fig = plot(history, os.path.join(args.out_dir, f"char_lm_{args.model}.png"),
                f"Tiny Shakespeare, {args.model}")
-    text_out = sample(model, train, args.sample_chars, args.temperature, args.seed)
+    text_out = sample(model, train, args.sample_chars, args.temperature, args.seed,
+                      device=device)
     elapsed = time.perf_counter() - start
+    speed = max_iters / max(train_time, 1e-9)
     print(f"final: train loss {history['train_loss'][-1]:.3f}, val loss "
-          f"{history['val_loss'][-1]:.3f} nats/char  (total {elapsed:.1f}s)")
+          f"{history['val_loss'][-1]:.3f} nats/char  (total {elapsed:.1f}s, training "
+          f"{speed:.1f} iterations/s)")
     print(f"--- sample (temperature {args.temperature}) ---\n{text_out}\n---")
     print(f"checkpoint: {ckpt}" + (f", curves: {fig}" if fig else
                                    " (pip install matplotlib for the curves)"))
     return {"history": history, "elapsed": elapsed, "sample": text_out, "checkpoint": ckpt,
-            "plot": fig}
+            "plot": fig, "iters_per_s": speed, "device": device}
 
 
 if __name__ == "__main__":

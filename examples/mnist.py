@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
                   scheduler=sched, metrics={"acc": F.accuracy}, progress_bar=not args.no_progress,
                   max_steps=args.max_steps, device=device)
 
-    test = evaluate(model, F.cross_entropy, test_loader, {"acc": F.accuracy})   # once, at the end
+    # once, at the end (the batches moved to the model's device, as in fit)
+    test = evaluate(model, F.cross_entropy, test_loader, {"acc": F.accuracy}, device=device)
 
     os.makedirs(args.out_dir, exist_ok=True)
     ckpt = os.path.join(args.out_dir, f"mnist_{args.model}.npz")

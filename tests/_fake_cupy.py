@@ -8,9 +8,19 @@ depends on it:
 - ``type(a) is not numpy.ndarray``, ``a.get()`` (a host copy), ``a.device.id``;
 - mixing with a plain NumPy array in a ufunc or a NumPy function raises TypeError, as CuPy does,
   so a missing transfer shows up;
-- reductions give 0-d arrays, not NumPy scalars (CuPy never returns a NumPy scalar);
-- transfers are counted (``STATS``): ``asarray``/``array`` of host data (host to device) and
-  ``get`` (device to host).
+- reductions and indexing give 0-d arrays, not NumPy scalars (CuPy never returns a NumPy
+  scalar);
+- transfers are counted (``STATS``): ``asarray``/``array`` of host data (host to device,
+  ``h2d``), ``get``/``tolist``/``asnumpy`` (device to host, ``d2h``), and the reads of one value
+  that CuPy also makes with a device-to-host copy, so a sync (``scalar``: ``item()``, ``bool()``,
+  ``float()``, ``int()``; an ``if`` on a device array is one);
+- ufunc methods ``at`` (``np.add.at``) raise: CuPy's ufuncs do not all have them, the library uses
+  ``cupyx.scatter_add`` (``tinygrad_ko.device.scatter_add``); ``make_module`` also makes that
+  ``cupyx`` (``install`` puts both in ``sys.modules``).
+
+What it cannot see: a NumPy array made from a device array with ``np.asarray`` (NumPy accepts its
+own subclass; CuPy refuses), and the synchronisations CuPy makes inside its own functions (boolean
+mask indexing needs the number of True values on the host).
 """
 from __future__ import annotations
 
@@ -20,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-STATS = {"h2d": 0, "d2h": 0, "sync": 0, "seed": None}
+STATS = {"h2d": 0, "d2h": 0, "scalar": 0, "sync": 0, "seed": None}
 
 
 class _Device:
@@ -76,8 +86,45 @@ class ndarray(np.ndarray):
         STATS["d2h"] += 1
         return np.array(self.view(np.ndarray))
 
+    def __getitem__(self, index: Any) -> Any:
+        return _wrap(super().__getitem__(index))      # one element: a 0-d array, as CuPy's
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+            STATS["h2d"] += 1                         # CuPy copies host values over
+        # a device value is copied on the device (NumPy would read a 0-d one as a number)
+        self.view(np.ndarray)[_unwrap(index)] = _unwrap(value)
+
+    def tolist(self) -> Any:
+        STATS["d2h"] += 1
+        return self.view(np.ndarray).tolist()
+
+    # one value read back: a device-to-host copy in CuPy, so a synchronisation
+    def item(self, *args: Any) -> Any:
+        STATS["scalar"] += 1
+        return self.view(np.ndarray).item(*args)
+
+    def __bool__(self) -> bool:
+        STATS["scalar"] += 1
+        return bool(self.view(np.ndarray))
+
+    def __float__(self) -> float:
+        STATS["scalar"] += 1
+        return float(self.view(np.ndarray))
+
+    def __int__(self) -> int:
+        STATS["scalar"] += 1
+        return int(self.view(np.ndarray))
+
+    def __index__(self) -> int:
+        STATS["scalar"] += 1
+        return self.view(np.ndarray).__index__()
+
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None,
                         **kwargs: Any) -> Any:
+        if method == "at":
+            raise TypeError(f"{ufunc.__name__}.at: not supported by every CuPy version; use "
+                            f"cupyx.scatter_add (tinygrad_ko.device.scatter_add)")
         args = [_plain(x, ufunc.__name__) for x in inputs]
         if out is not None:
             kwargs["out"] = tuple(_plain(o, ufunc.__name__) for o in out)
@@ -137,6 +184,25 @@ def full(shape: Any, fill_value: Any, dtype: Any = None) -> ndarray:
     return np.full(shape, fill_value, dtype).view(ndarray)
 
 
+def empty(shape: Any, dtype: Any = float) -> ndarray:
+    return np.empty(shape, dtype).view(ndarray)
+
+
+def arange(*args: Any, dtype: Any = None) -> ndarray:
+    return np.arange(*args, dtype=dtype).view(ndarray)
+
+
+def scatter_add(a: ndarray, slices: Any, value: Any) -> None:
+    """cupyx.scatter_add: ``np.add.at`` on the device array; host arrays refused, as a missing
+    transfer would be."""
+    items = slices if isinstance(slices, tuple) else (slices,)
+    for x in items + (value,):
+        if isinstance(x, np.ndarray) and not isinstance(x, ndarray):
+            raise TypeError("scatter_add: Unsupported type numpy.ndarray (a NumPy array with a "
+                            "device array)")
+    np.add.at(a.view(np.ndarray), _unwrap(slices), _unwrap(value))
+
+
 class _Ogrid:
     def __getitem__(self, key: Any) -> list[ndarray]:
         return [g.view(ndarray) for g in np.ogrid[key]]
@@ -149,7 +215,8 @@ def make_module(device_count: int = 1, count_error: Exception | None = None) -> 
     """A module object that looks like ``cupy`` (the parts tinygrad_ko uses)."""
     m = types.ModuleType("cupy")
     m.ndarray = ndarray
-    for name in ("asarray", "array", "asnumpy", "zeros", "ones", "full", "ogrid"):
+    for name in ("asarray", "array", "asnumpy", "zeros", "ones", "full", "empty", "arange",
+                 "ogrid"):
         setattr(m, name, globals()[name])
 
     def get_device_count() -> int:
@@ -172,12 +239,29 @@ def make_module(device_count: int = 1, count_error: Exception | None = None) -> 
     return m
 
 
+def make_cupyx() -> types.ModuleType:
+    """A module object that looks like ``cupyx`` (its ``scatter_add``)."""
+    m = types.ModuleType("cupyx")
+    m.scatter_add = scatter_add
+    return m
+
+
+def reset_stats() -> None:
+    STATS.update(h2d=0, d2h=0, scalar=0, sync=0, seed=None)
+
+
 def install(monkeypatch: Any, **kw: Any) -> types.ModuleType:
-    """Put a fake cupy in sys.modules (undone by monkeypatch) and make tinygrad_ko forget what it
-    knew about CuPy; returns the module."""
+    """Put a fake cupy (and cupyx) in sys.modules and make tinygrad_ko forget what it knew about
+    CuPy; returns the module. monkeypatch undoes both: afterwards tinygrad_ko knows what it knew
+    before (so a later test, or a docs page, does not find a GPU)."""
     from tinygrad_ko.device import _reset_for_tests
+    dev = sys.modules["tinygrad_ko.device"]
+    for name in ("module", "error", "count", "pending_seed", "devices"):
+        monkeypatch.setattr(dev._CP, name, getattr(dev._CP, name))
+    monkeypatch.setattr(dev, "GPU_TYPES", dev.GPU_TYPES)
     mod = make_module(**kw)
     monkeypatch.setitem(sys.modules, "cupy", mod)
+    monkeypatch.setitem(sys.modules, "cupyx", make_cupyx())
     _reset_for_tests()
-    STATS.update(h2d=0, d2h=0, sync=0, seed=None)
+    reset_stats()
     return mod

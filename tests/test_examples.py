@@ -103,6 +103,18 @@ def test_mnist_smoke(model, tmp_path, capsys):
 
 
 @needs_mnist
+def test_mnist_device_cuda_on_a_fake_gpu(tmp_path, capsys, monkeypatch):
+    """--device cuda: the model, the training and validation batches and the final test on the
+    GPU (here the fake CuPy of _fake_cupy)."""
+    import _fake_cupy as fc
+    fc.install(monkeypatch)
+    out = load("mnist").main(["--model", "cnn", "--device", "cuda", "--subset", "128",
+                              "--test-subset", "100", "--val-size", "1000", "--epochs", "1",
+                              "--max-steps", "2", "--out-dir", str(tmp_path), "--no-progress"])
+    assert "device: cuda" in capsys.readouterr().out and 0.0 <= out["test"]["acc"] <= 1.0
+
+
+@needs_mnist
 def test_mnist_validation_comes_from_the_training_set(tmp_path, capsys):
     load("mnist").main(["--val-size", "5000", "--subset", "300", "--test-subset", "100",
                         "--epochs", "1", "--max-steps", "1", "--out-dir", str(tmp_path),

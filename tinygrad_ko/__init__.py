@@ -147,14 +147,15 @@ def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False,
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            device: Any = None, requires_grad: bool = False) -> Tensor:
-    """As NumPy; whole-number arguments give int64, others float32."""
-    _resolve_device(device, "arange")
+    """As NumPy; whole-number arguments give int64, others float32. On a GPU the numbers are
+    made there (no copy from the host: positions in a model's forward, ``arange(T, device=)``)."""
+    xp = _xp(device, "arange")
     stop = end
     if stop is None:
         start, stop = 0, start
-    arr = np.arange(start, stop, step)
+    arr = xp.arange(start, stop, step)
     arr = arr.astype(dtype or (np.int64 if arr.dtype.kind in "iu" else np.float32))
-    return Tensor(_on(arr, device, "arange"), requires_grad=requires_grad)
+    return Tensor(arr, requires_grad=requires_grad)
 
 
 def linspace(start: float, stop: float, num: int = 50, dtype: Any = float32,

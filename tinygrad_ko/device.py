@@ -7,7 +7,17 @@ module is the one place that knows about CuPy; everything else asks it:
 - ``resolve(arg)``: a user's device argument checked to be available here;
 - ``array_module(x)``: the array library of an array, a Tensor or a device (``numpy`` or ``cupy``);
 - ``device_of(arr)``, ``to_device(arr, dev)``, ``to_host(arr)``, ``like(values, arr)``: where an
-  array is, and the explicit copies between host and device (the only ones the library makes).
+  array is, and the explicit copies between host and device (the only ones the library makes);
+- ``scatter_add(out, index, values)``: ``np.add.at`` for both libraries (CuPy's is
+  ``cupyx.scatter_add``).
+
+An op stays readable as NumPy: ``np.exp(x)``, ``x.sum()``, ``np.where(...)`` dispatch to CuPy for a
+CuPy array. What does not dispatch is taken from the inputs: creating arrays
+(``xp = array_module(x); xp.zeros(...)``), a number as an array (``x.dtype.type(0.5)``, a NumPy
+scalar, is a kernel argument on the GPU, where ``np.asarray(0.5, x.dtype)`` would be a host array
+CuPy refuses), and ``scatter_add``. An op never branches on array values on the GPU (``if
+mask.any():`` reads the value back, a synchronisation) unless it checks user input, which says so
+in a comment.
 
 CuPy is imported lazily, the first time a GPU is asked for (``resolve("cuda")``,
 ``tg.cuda.is_available()``...): ``import tinygrad_ko`` never imports it. Without CuPy, or with
@@ -299,6 +309,17 @@ def like(values: Any, arr: Any) -> Any:
     return to_device(values, _cuda(int(arr.device.id)))
 
 
+def scatter_add(out: Any, index: Any, values: Any) -> None:
+    """``out[index] += values``, in place, where repeated indices add up (``np.add.at``). CuPy's
+    ufuncs have no ``at`` method in every version; ``cupyx.scatter_add`` is its documented
+    equivalent (atomic adds: their order, so a float32 sum's last bits, may vary between runs)."""
+    if GPU_TYPES and isinstance(out, GPU_TYPES):
+        import cupyx                            # part of every CuPy install
+        cupyx.scatter_add(out, index, values)
+    else:
+        np.add.at(out, index, values)
+
+
 def writable(arr: Any) -> bool:
     """False for a read-only NumPy array (``np.load``, broadcast views); CuPy arrays are always
     writable (and have no ``writeable`` flag)."""
@@ -318,4 +339,4 @@ def default_rng(x: Any = None) -> Any:
 
 __all__ = ["device", "resolve", "array_module", "DeviceError", "device_of", "to_host", "to_device",
            "like", "is_gpu_array", "ensure_array", "writable", "default_rng", "cuda_available",
-           "cuda_device_count"]
+           "cuda_device_count", "scatter_add"]

@@ -261,7 +261,7 @@ def _grad_tensor(g: Any) -> Any:
     """A gradient as a Tensor (arrays are wrapped; Tensors and None pass through)."""
     if g is None or isinstance(g, Tensor):
         return g
-    return Tensor._wrap(g if type(g) is np.ndarray else np.asarray(g))   # never a NumPy scalar
+    return Tensor._wrap(_device.ensure_array(g))   # never a NumPy scalar; a GPU array stays
 
 
 def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor | None],

@@ -1346,6 +1346,14 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
         x, y = _operands(x, y, op="where")
     else:
         y, x = _operands(y, x, op="where")
+    if type(cond._data) is not type(x._data) and (not isinstance(condition, Tensor)
+                                                  or cond._data.ndim == 0):
+        # a condition given as numbers (or a 0-d CPU tensor, a number as in PyTorch) goes to
+        # the values' device (one value: a fill there, no copy); a CPU tensor condition for GPU
+        # values is an error (Where says so)
+        c = cond._data
+        cond = Tensor._wrap(_device.array_module(x._data).full((), c.item(), dtype=c.dtype)
+                            if c.ndim == 0 and type(c) is np.ndarray else _device.like(c, x._data))
     return ops.Where.apply(cond, x, y)
 
 

@@ -1,54 +1,97 @@
-"""Phase-2 helper (issue 20): every registry op run on the fake CuPy of tests/_fake_cupy.py (CPU,
-no GPU needed), forward, backward and create_graph; prints the ops that fail and where. Not a
-test: a quick finder of NumPy-only calls in tinygrad_ko/ops before the real GPU run.
+"""A finder, not a test: every registry op on the fake CuPy of tests/_fake_cupy.py (CPU, no GPU
+needed) against the CPU, forward, backward, create_graph and float32, with the host-device copies
+and the values read back that each op makes on the device. Prints the ops that fail and where.
+tests/test_gpu_fake.py is the CI test of the same; this prints everything at once.
 
-    PYTHONPATH=$PWD python tests/gpu/fake_sweep.py
+    PYTHONPATH=$PWD python tests/gpu/fake_sweep.py [--examples 15] [op ...]
 """
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
 import os
-import sys, traceback, collections
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import numpy as np, _fake_cupy as fc
-import tinygrad_ko as tg
-from tinygrad_ko.device import _reset_for_tests
-from tinygrad_ko.registry import REGISTRY
-from tinygrad_ko.testing import op_inputs
-from hypothesis import given, settings, strategies as st, HealthCheck
-sys.modules["cupy"] = fc.make_module(); _reset_for_tests()
-fails = collections.defaultdict(set)
-def where(e):
+import sys
+import traceback
+
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, TESTS)
+sys.path.insert(0, os.path.join(TESTS, ".."))
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+import _fake_cupy as fc  # noqa: E402
+import _gpu_compare as cmp  # noqa: E402
+from tinygrad_ko.device import _reset_for_tests  # noqa: E402
+from tinygrad_ko.registry import REGISTRY  # noqa: E402
+from tinygrad_ko.testing import op_inputs  # noqa: E402
+
+
+def where(e: BaseException) -> str:
+    """The innermost tinygrad_ko frame of an exception, and the exception."""
     tb = traceback.extract_tb(e.__traceback__)
-    fr = [f for f in tb if "tinygrad_ko" in f.filename]
-    f = fr[-1] if fr else tb[-1]
-    return f"{f.filename.split('tinygrad_ko/')[-1]}:{f.lineno}: {f.line.strip()[:90]}  [{type(e).__name__}: {str(e)[:80]}]"
-for name in sorted(REGISTRY):
-    spec = REGISTRY[name]
-    @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
-    @given(data=st.data())
-    def t(data):
-        args, kwargs = data.draw(op_inputs(spec))
-        xs = [tg.tensor(a, device="cuda").requires_grad_() if isinstance(a, np.ndarray) and a.dtype.kind=="f" else tg.tensor(a, device="cuda") if isinstance(a, np.ndarray) else a for a in args]
-        stage="forward"
+    frames = [f for f in tb if "tinygrad_ko" in f.filename] or tb
+    f = frames[-1]
+    return (f"{f.filename.split('tinygrad_ko/')[-1]}:{f.lineno}: {(f.line or '').strip()[:80]}  "
+            f"[{type(e).__name__}: {str(e)[:160]}]")
+
+
+def watch(counts: collections.Counter):
+    """A ``watch`` for _gpu_compare that adds the copies made inside it to ``counts``."""
+    @contextlib.contextmanager
+    def counting():
+        before = {k: fc.STATS[k] for k in ("h2d", "d2h", "scalar")}
         try:
-            out = spec(*xs, **kwargs)
-            assert out.is_cuda, "output not on cuda"
-            stage="backward"
-            out.backward(tg.ones_like(out))
-            for x in xs:
-                if isinstance(x, tg.Tensor) and x.grad is not None: assert x.grad.is_cuda, "grad not cuda"
-            stage="create_graph"
-            xs2 = [x.detach().requires_grad_() if isinstance(x, tg.Tensor) and x.requires_grad else x for x in xs]
-            out = spec(*xs2, **kwargs)
-            diff=[x for x in xs2 if isinstance(x, tg.Tensor) and x.requires_grad]
-            if diff:
-                gs = tg.grad((out*out).sum(), diff, create_graph=True, allow_unused=True)
-                s = sum((g.sum() for g in gs if g is not None), tg.zeros((), device="cuda"))
-                if s.requires_grad: s.backward()
+            yield
+        finally:
+            counts.update({k: fc.STATS[k] - v for k, v in before.items()})
+    return counting
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("ops", nargs="*", help="only these ops (default: all)")
+    ap.add_argument("--examples", type=int, default=15)
+    args = ap.parse_args()
+    sys.modules["cupy"], sys.modules["cupyx"] = fc.make_module(), fc.make_cupyx()
+    _reset_for_tests()
+    fails: dict[str, set[str]] = collections.defaultdict(set)
+    copies: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for name in args.ops or sorted(REGISTRY):
+        spec = REGISTRY[name]
+
+        @settings(max_examples=args.examples, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(data=st.data())
+        def run(data: st.DataObject) -> None:
+            inputs, kwargs = data.draw(op_inputs(spec))
+            for stage, check in (("first order", cmp.compare_first_order),
+                                 ("create_graph", cmp.compare_second_order),
+                                 ("float32", cmp.check_float32)):
+                if stage == "create_graph" and not spec.second_order:
+                    continue
+                try:
+                    check(spec, inputs, kwargs, watch=watch(copies[name]))
+                except Exception as e:
+                    fails[name].add(f"{stage}: {where(e)}")
+
+        try:
+            run()
         except Exception as e:
-            fails[name].add(f"{stage}: {where(e)}")
-    try: t()
-    except Exception as e: fails[name].add("hyp: "+str(e)[:100])
-ok = [n for n in sorted(REGISTRY) if n not in fails]
-print("OK under fake:", len(ok), ok)
-for n in sorted(fails):
-    print(f"## {n}")
-    for m in sorted(fails[n])[:4]: print("   ", m)
+            fails[name].add(f"hypothesis: {where(e)}")
+    ok = [n for n in sorted(copies) if n not in fails]
+    print(f"{len(ok)} ops pass on the fake GPU, {len(fails)} fail")
+    print("ops that copy between host and device on the GPU, over all their examples: "
+          "host->device / device->host / values read back")
+    for n in sorted(copies):
+        c = copies[n]
+        if any(c.values()):
+            print(f"    {n}: {c['h2d']} / {c['d2h']} / {c['scalar']}")
+    for n in sorted(fails):
+        print(f"## {n}")
+        for m in sorted(fails[n])[:4]:
+            print("   ", m)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import is_array, like
 from ..errors import DTypeError, OpError, ShapeError, UsageError
 from ..function import const
 from ..tensor import Tensor, _as_tensor
@@ -105,7 +106,7 @@ class MultiheadAttention(Module):
         k = k.reshape(N, S, H, d).swapaxes(1, 2)
         v = v.reshape(N, S, H, d).swapaxes(1, 2)
         scores = (q * (1 / math.sqrt(d))) @ k.mT                  # (N, H, L, S)
-        mask = self._mask(attn_mask, key_padding_mask, N, L, S, scores.dtype)
+        mask = self._mask(attn_mask, key_padding_mask, N, L, S, scores._data)
         if mask is not None:
             scores = scores + mask
         attn = scores.softmax(-1)
@@ -125,8 +126,10 @@ class MultiheadAttention(Module):
         return out, weights
 
     def _mask(self, attn_mask: Any, key_padding_mask: Any, N: int, L: int, S: int,
-              dtype: Any) -> Tensor | None:
-        """attn_mask and key_padding_mask as one additive mask broadcasting to (N, H, L, S)."""
+              scores: Any) -> Tensor | None:
+        """attn_mask and key_padding_mask as one additive mask broadcasting to (N, H, L, S), of
+        the dtype and on the device of the ``scores`` array."""
+        dtype = scores.dtype
         total: Any = None
         H = self.num_heads
         for name, m, shapes in (("attn_mask", attn_mask, {(L, S): (L, S),
@@ -134,15 +137,15 @@ class MultiheadAttention(Module):
                                 ("key_padding_mask", key_padding_mask, {(N, S): (N, 1, 1, S)})):
             if m is None:
                 continue
-            arr = m._data if isinstance(m, Tensor) else np.asarray(m)
+            arr = m._data if isinstance(m, Tensor) else m if is_array(m) else np.asarray(m)
             if arr.shape not in shapes:
                 raise ShapeError(f"MultiheadAttention: {name} of shape {arr.shape}, expected "
                                  f"{' or '.join(str(s) for s in shapes)} (N={N}, L={L}, S={S}, "
                                  f"num_heads={H})")
-            if arr.dtype == np.bool_:
-                add: Any = const(np.where(arr, -np.inf, 0).astype(dtype))
+            if arr.dtype == np.bool_:       # (a host mask for a GPU model: copied there)
+                add: Any = const(np.where(like(arr, scores), -np.inf, 0).astype(dtype))
             elif arr.dtype.kind == "f":
-                add = m if isinstance(m, Tensor) else const(arr.astype(dtype))
+                add = m if isinstance(m, Tensor) else const(like(arr, scores).astype(dtype))
             else:
                 raise DTypeError(f"MultiheadAttention: {name} must be bool (True = masked) or "
                                  f"float (added to the scores), got dtype {arr.dtype}")

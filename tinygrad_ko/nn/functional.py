@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradError, UsageError
 from ..ops.conv import conv2d
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
@@ -146,9 +147,9 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     if idx.size and idx.max() >= num_classes:
         raise IndexOutOfRangeError(f"one_hot: class {idx.max()} is out of range for "
                                    f"num_classes={num_classes}")
-    out = np.zeros(idx.shape + (int(num_classes),), dtype=np.int64)
-    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
-    return Tensor(out)
+    # a comparison with 0..C-1 on idx's device (CuPy has no put_along_axis in every version)
+    classes = array_module(idx).arange(int(num_classes))
+    return Tensor._wrap((idx[..., None] == classes).astype(np.int64))
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:

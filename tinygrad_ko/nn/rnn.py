@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module
 from ..errors import OpError, ShapeError
 from ..ops.recurrent import gru_cell, lstm_cell, lstm_sequence, rnn_relu_cell, rnn_tanh_cell
 from ..tensor import Tensor, _as_tensor
@@ -101,11 +102,12 @@ class RNNBase(Module):
     def _layout(self) -> str:
         return f"(N, T, {self.input_size})" if self.batch_first else f"(T, N, {self.input_size})"
 
-    def _state(self, h: Any, n: int, unbatched: bool, what: str, dtype: Any) -> Tensor:
+    def _state(self, h: Any, n: int, unbatched: bool, what: str, x: Tensor) -> Tensor:
+        """The given state checked, or zeros of x's dtype on x's device."""
         D = 2 if self.bidirectional else 1
         shape = (self.num_layers * D, n, self.hidden_size)
         if h is None:
-            return Tensor._wrap(np.zeros(shape, dtype=dtype))
+            return Tensor._wrap(array_module(x._data).zeros(shape, dtype=x.dtype))
         h = _as_tensor(h, type(self).__name__)
         if unbatched and h.ndim == 2:
             h = h.unsqueeze(1)
@@ -122,10 +124,10 @@ class RNNBase(Module):
         lstm = self.mode == "LSTM"
         if lstm:
             h0, c0 = (None, None) if hx is None else hx
-            h0 = self._state(h0, n, unbatched, "h_0", x.dtype)
-            c0 = self._state(c0, n, unbatched, "c_0", x.dtype)
+            h0 = self._state(h0, n, unbatched, "h_0", x)
+            c0 = self._state(c0, n, unbatched, "c_0", x)
         else:
-            h0 = self._state(hx, n, unbatched, "h_0", x.dtype)
+            h0 = self._state(hx, n, unbatched, "h_0", x)
         D = 2 if self.bidirectional else 1
         hs, cs = [], []
         layer_in = x
@@ -245,9 +247,10 @@ class RNNCellBase(Module):
                              f"(N, {self.input_size}) or ({self.input_size},), got {x.shape}")
         return (x.unsqueeze(0), True) if x.ndim == 1 else (x, False)
 
-    def _state(self, h: Any, n: int, unbatched: bool, dtype: Any) -> Tensor:
+    def _state(self, h: Any, n: int, unbatched: bool, x: Tensor) -> Tensor:
+        """The given state checked, or zeros of x's dtype on x's device."""
         if h is None:
-            return Tensor._wrap(np.zeros((n, self.hidden_size), dtype=dtype))
+            return Tensor._wrap(array_module(x._data).zeros((n, self.hidden_size), dtype=x.dtype))
         h = _as_tensor(h, type(self).__name__)
         if unbatched and h.ndim == 1:
             h = h.unsqueeze(0)
@@ -272,7 +275,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:
         x, unbatched = self._input(input)
-        h = self._state(hx, x.shape[0], unbatched, x.dtype)
+        h = self._state(hx, x.shape[0], unbatched, x)
         cell = rnn_tanh_cell if self.nonlinearity == "tanh" else rnn_relu_cell
         h = cell(x, h, *self._params())
         return h.squeeze(0) if unbatched else h
@@ -285,8 +288,8 @@ class LSTMCell(RNNCellBase):
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
         x, unbatched = self._input(input)
         h, c = (None, None) if hx is None else hx
-        h = self._state(h, x.shape[0], unbatched, x.dtype)
-        c = self._state(c, x.shape[0], unbatched, x.dtype)
+        h = self._state(h, x.shape[0], unbatched, x)
+        c = self._state(c, x.shape[0], unbatched, x)
         h, c = lstm_cell(x, h, c, *self._params())
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
@@ -297,7 +300,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:
         x, unbatched = self._input(input)
-        h = self._state(hx, x.shape[0], unbatched, x.dtype)
+        h = self._state(hx, x.shape[0], unbatched, x)
         h = gru_cell(x, h, *self._params())
         return h.squeeze(0) if unbatched else h
 

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..device import device_of, is_gpu_array, to_device
 from ..errors import OpError
 from ..function import Function
 from ..registry import register, unary
@@ -33,19 +34,34 @@ def _build_erf_table() -> np.ndarray:
 
 
 _ERF_TABLE = np.ascontiguousarray(_build_erf_table().T)   # (DEG + 1, PIECES): rows gather fast
-_ERF_TABLE32, _DEG32 = _ERF_TABLE.astype(np.float32), 7
+_ERF_TABLE32 = _ERF_TABLE.astype(np.float32)
+_GPU_TABLES: dict = {}     # (array type, dtype, device) -> the table, copied once to each GPU
+_DEG32 = 7                 # float32 and float16: the terms past degree 7 are below 1e-11
+
+
+def _erf_table(x: np.ndarray) -> np.ndarray:
+    """The coefficients in x's dtype, on x's device."""
+    if not is_gpu_array(x):
+        return (_ERF_TABLE if x.dtype == np.float64 else _ERF_TABLE32 if x.dtype == np.float32
+                else _ERF_TABLE.astype(x.dtype))
+    key = (type(x), x.dtype, device_of(x))
+    table = _GPU_TABLES.get(key)
+    if table is None:          # the only host-to-device copy: the first erf on a GPU
+        table = _GPU_TABLES[key] = to_device(_ERF_TABLE.astype(x.dtype), key[2])
+    return table
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, on a NumPy float array (float32 in, float32 out)."""
+    """The error function, elementwise, on a float array (float32 in, float32 out), NumPy's or
+    CuPy's."""
     if x.dtype.kind != "f":
         x = x.astype(np.float32)
     a = np.abs(x)                          # float32 stays float32: half the memory traffic
     piece = np.minimum((a * (1 / _WIDTH)).astype(np.intp), _PIECES - 1)
-    t = (a - ((piece + 0.5) * _WIDTH).astype(a.dtype)) * np.asarray(2 / _WIDTH, a.dtype)  # in [-1, 1]
-    c = _ERF_TABLE if x.dtype == np.float64 else _ERF_TABLE32     # (DEG+1, PIECES)
-    # float32 (and float16): the terms past degree 7 are below 1e-11, far under float32's
-    # rounding, so half the recurrence's passes over the array are skipped
+    t = (a - ((piece + 0.5) * _WIDTH).astype(a.dtype)) * a.dtype.type(2 / _WIDTH)  # in [-1, 1]
+    c = _erf_table(x)                                         # (DEG+1, PIECES)
+    # below float64 the terms past degree 7 are far under the dtype's rounding: half the
+    # recurrence's passes over the array are skipped
     deg = _DEG if x.dtype == np.float64 else _DEG32
     b1 = c[deg].take(piece)                                   # Clenshaw's recurrence
     b2 = np.zeros_like(t)
@@ -53,7 +69,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     for k in range(deg - 1, 0, -1):
         b1, b2 = t2 * b1 - b2 + c[k].take(piece), b1
     y = t * b1 - b2 + c[0].take(piece)
-    y = np.where(a >= _WIDTH * _PIECES, np.asarray(1, a.dtype), y)
+    y = np.where(a >= _WIDTH * _PIECES, a.dtype.type(1), y)
     return np.copysign(y, x)
 
 
@@ -94,7 +110,7 @@ class GELU(Function):
             ctx.save_for_backward(t)
             y = t + 1
         else:
-            cdf = erf(x * np.asarray(_SQRT_HALF, x.dtype))
+            cdf = erf(x * x.dtype.type(_SQRT_HALF))
             cdf += 1
             cdf *= 0.5                             # Phi(x)
             ctx.save_for_backward(cdf)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import is_gpu_array
 from ..errors import UsageError
 from ..function import Function, const
 from ..registry import binary, register, unary
@@ -100,11 +101,14 @@ class Pow(Function):
     def backward(ctx, grad):
         a, b = ctx.inputs
         ga = gb = None
+        # on the GPU the masked forms always: ``if mask.any()`` would read a value back (a sync);
+        # where nothing is masked they give the same numbers
+        gpu = is_gpu_array(a._data)
         if ctx.needs_input_grad[0]:
             # only 0 ** 0 needs care: b * a**(b-1) is 0 * inf there. Elsewhere at b = 0 the plain
             # formula is 0 and its own derivative in b (a**(b-1)) is right, so it is not masked
             zero = (b._data == 0) & (a._data == 0)
-            if zero.any():
+            if gpu or zero.any():
                 # there the exponent b - 1 is replaced by 1 and the term is masked out: no
                 # 0 * inf, and no gradient flows through it at second order
                 keep = const(~zero, b.dtype)
@@ -113,7 +117,7 @@ class Pow(Function):
                 ga = grad * b * a ** (b - 1)
         if ctx.needs_input_grad[1]:
             base0 = (a._data == 0) & (b._data >= 0)
-            if base0.any():   # log(a) -> log(1) = 0 there: a**b (0 or 1) * 0
+            if gpu or base0.any():   # log(a) -> log(1) = 0 there: a**b (0 or 1) * 0
                 a = a * const(~base0, a.dtype) + const(base0, a.dtype)
             gb = grad * ctx.output * a.log()
         return ga, gb
@@ -121,9 +125,10 @@ class Pow(Function):
     def backward_np(ctx, grad):
         a, b = ctx.inputs[0]._data, ctx.inputs[1]._data
         need = ctx.needs_input_grad
+        host = not is_gpu_array(a)     # on the GPU no branch on values (each would be a sync)
         ga = gb = None
         if need[0]:
-            if b.ndim == 0 and b != 0:     # the usual x ** 2: a constant, non-zero exponent
+            if host and b.ndim == 0 and b != 0:   # the usual x ** 2: a constant, non-zero exponent
                 ga = grad * b * np.power(a, b - 1)
             else:
                 zero = (b == 0) & (a == 0)
@@ -131,7 +136,8 @@ class Pow(Function):
                 ga = np.where(zero, 0, ga).astype(ga.dtype, copy=False)
         if need[1]:
             base0 = (a == 0) & (b >= 0)
-            la = np.log(np.where(base0, 1, a).astype(a.dtype, copy=False) if base0.any() else a)
+            la = np.log(np.where(base0, 1, a).astype(a.dtype, copy=False)
+                        if not host or base0.any() else a)
             gb = grad * ctx.output._data * la
         return ga, gb
 
@@ -232,7 +238,9 @@ class ReLU(Function):
         # needs two operands alike (2-3x faster on a (256, 512) layer, zeros included). np.zeros
         # (calloc) costs a third of np.zeros_like (allocate, then fill), which only a non-C-ordered
         # x needs, for its layout
-        zeros = np.zeros(x.shape, x.dtype) if x.flags.c_contiguous else np.zeros_like(x)
+        # (zeros_like on the GPU: np.zeros would make a host array)
+        zeros = (np.zeros(x.shape, x.dtype) if type(x) is np.ndarray and x.flags.c_contiguous
+                 else np.zeros_like(x))
         return np.maximum(x, zeros, out=zeros)
 
     def backward(ctx, grad):
@@ -250,7 +258,9 @@ class LeakyReLU(Function):
     def forward(ctx, x, negative_slope=0.01):
         x = _float(x)  # an integer dtype would round the slope to 0
         ctx.slope = negative_slope
-        return np.where(x > 0, x, x * np.asarray(negative_slope, dtype=x.dtype))
+        # the slope as a NumPy scalar of x's dtype: float32 stays float32, and on the GPU it is a
+        # kernel argument (np.asarray would make a host array)
+        return np.where(x > 0, x, x * x.dtype.type(negative_slope))
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -282,21 +292,22 @@ class Softplus(Function):
         x = _float(x)
         ctx.beta = beta = _real_param("softplus", "beta", beta)
         threshold = _real_param("softplus", "threshold", threshold)
-        bx = x * np.asarray(beta, dtype=x.dtype)
+        b = x.dtype.type(beta)          # a scalar of x's dtype (a kernel argument on the GPU)
+        bx = x * b
         ctx.linear = bx > threshold
-        y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / np.asarray(beta, dtype=x.dtype)
+        y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / b
         return np.where(ctx.linear, x, y)
 
     def backward(ctx, grad):
         x, = ctx.inputs
         s = (x * ctx.beta).sigmoid()
-        if ctx.linear.any():
+        if is_gpu_array(ctx.linear) or ctx.linear.any():   # (no read-back on the GPU)
             s = s * const(~ctx.linear, grad.dtype) + const(ctx.linear, grad.dtype)
         return grad * s
 
     def backward_np(ctx, grad):
         x = ctx.inputs[0]._data
-        bx = x * np.asarray(ctx.beta, dtype=x.dtype)
+        bx = x * x.dtype.type(ctx.beta)
         e = np.exp(-np.abs(bx))                 # the stable sigmoid, as Sigmoid's forward
         s = np.where(bx >= 0, 1 / (1 + e), e / (1 + e))
         return grad * np.where(ctx.linear, 1, s)
@@ -310,7 +321,7 @@ class ELU(Function):
         x = _float(x)
         ctx.alpha = alpha = _real_param("elu", "alpha", alpha)
         ctx.pos = x > 0
-        return np.where(ctx.pos, x, np.asarray(alpha, dtype=x.dtype) * np.expm1(np.minimum(x, 0)))
+        return np.where(ctx.pos, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -368,11 +379,12 @@ class Clip(Function):
 
     def backward(ctx, grad):
         x = ctx.inputs[0]._data
-        inside = np.ones(x.shape, dtype=bool)
-        if ctx.lo is not None:
-            inside &= x >= ctx.lo
-        if ctx.hi is not None:
-            inside &= x <= ctx.hi
+        if ctx.lo is None:
+            inside = x <= ctx.hi
+        else:
+            inside = x >= ctx.lo
+            if ctx.hi is not None:
+                inside &= x <= ctx.hi
         return grad * const(inside, grad.dtype)
 
 

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from ..device import array_module, is_array, is_gpu_array, like
 from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError, UsageError
 from ..function import Function, const
 from ..grad_mode import STATE
 from ..registry import register
 from ..tensor import _as_tensor
+from .shape import out_of_range
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -27,7 +29,9 @@ def _reduce(loss: np.ndarray, reduction: str, op: str, divisor: Any = None) -> n
         if loss.size == 0:
             raise ShapeError(f"{op}: the mean of an empty batch (loss of shape {loss.shape}) is "
                              f"undefined; use reduction='sum'")
-        return loss.sum() / np.asarray(loss.size if divisor is None else divisor, dtype=loss.dtype)
+        # n in the loss's dtype: a NumPy scalar, or (a summed weight) a 0-d array of its device
+        n = loss.dtype.type(loss.size) if divisor is None else divisor.astype(loss.dtype)
+        return loss.sum() / n
     if reduction == "sum":
         return loss.sum()
     if reduction == "none":
@@ -44,10 +48,8 @@ def _class_major(z: np.ndarray) -> np.ndarray:
     """z.T, of shape (C, N): the softmax ops reduce over its axis 0. With fewer classes than rows
     it is made contiguous first: NumPy reduces a short last axis row by row, paying a fixed cost
     per row (2-3x slower at (256, 10)), but reduces axis 0 whole rows at a time."""
-    return np.ascontiguousarray(z.T) if z.shape[1] < z.shape[0] else z.T
-
-
-_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+    # (.copy() is C-ordered in both libraries; np.ascontiguousarray would make a host array)
+    return z.T.copy() if z.shape[1] < z.shape[0] else z.T
 
 
 def _check_targets(op: str, logits: np.ndarray, target: np.ndarray, ignore_index: int = -100,
@@ -65,10 +67,9 @@ def _check_targets(op: str, logits: np.ndarray, target: np.ndarray, ignore_index
         if target.shape != (n,):
             raise ShapeError(f"{op}: class-index targets must have shape ({n},) for logits of "
                              f"shape {logits.shape}, got {target.shape}")
-        # one reduction checks both bounds: a negative index, read as unsigned, is huge
-        unsigned = _UNSIGNED.get(target.dtype)
-        if n and (target.view(unsigned).max() >= c if unsigned is not None
-                  else target.min() < 0 or target.max() >= c):
+        # one reduction checks both bounds; on the GPU its answer is read back (one scalar, a
+        # sync per call), since the GPU's indexing would wrap a bad class silently
+        if out_of_range(target, c):
             bad = (target < 0) | (target >= c)
             bad &= target != ignore_index
             if not bad.any():
@@ -123,10 +124,12 @@ def _weight_array(weight: Any, logits: np.ndarray) -> np.ndarray | None:
     """The per-class weight as an array of the logits' dtype (it gets no gradient)."""
     if weight is None:
         return None
-    w = np.asarray(getattr(weight, "_data", weight))
+    w = getattr(weight, "_data", weight)
+    if not is_array(w):
+        w = np.asarray(w)
     if w.dtype.kind not in "biuf":
         raise DTypeError(f"cross_entropy: weight must be numbers, got dtype {w.dtype}")
-    return w.astype(logits.dtype, copy=False)
+    return like(w, logits).astype(logits.dtype, copy=False)   # (a host weight: to the GPU)
 
 
 @register("cross_entropy", sample=_ce_sample)
@@ -166,12 +169,14 @@ class CrossEntropy(Function):
         qT = q_mass = None                       # the (smoothed) target distribution, class-major,
                                                  # and its sum over classes (1 for class indices)
         divisor = None                           # of 'mean': None is N
+        gpu = is_gpu_array(logits)
         if ctx.index:
-            ctx.rows = np.arange(n)
+            ctx.rows = array_module(logits).arange(n)
             # an ignore_index out of [0, C) can only match targets _check_targets found out of
             # range (kind 2): the usual case skips the comparison
             valid = (target != ignore_index) if kind == 2 or 0 <= ignore_index < c else None
-            ctx.valid = None if valid is None or valid.all() else valid   # None: none ignored
+            # None: none ignored (on the GPU a mask stays a mask: valid.all() would be a sync)
+            ctx.valid = None if valid is None or (not gpu and valid.all()) else valid
             t = ctx.t = target if ctx.valid is None else np.where(valid, target, 0)
             loss = lse - shifted[t, ctx.rows]    # -log softmax(z_i)[t_i]
             ctx.row_w = None if weight is None else weight[t]
@@ -190,7 +195,8 @@ class CrossEntropy(Function):
                     loss = np.where(valid, loss, 0)
                 divisor = counted.sum()
                 # every row ignored: the loss is 0 / 0 = nan (PyTorch), the gradient 0 (as 1/inf)
-                ctx.n = divisor if divisor else np.inf
+                ctx.n = (np.where(divisor != 0, divisor, np.inf).astype(logits.dtype) if gpu
+                         else divisor if divisor else np.inf)
         else:
             qT = target.T if not eps else (1 - eps) * target.T + eps / c
             if weight is not None:
@@ -212,8 +218,8 @@ class CrossEntropy(Function):
         eps, w = ctx.smooth, ctx.weight
         n, c = shape
         if ctx.index:
-            q = np.zeros(shape, dtype=dtype)
-            q[np.arange(n), ctx.t] = 1.0 - eps if ctx.row_w is None else (1.0 - eps) * ctx.row_w
+            q = array_module(ctx.t).zeros(shape, dtype=dtype)
+            q[ctx.rows, ctx.t] = 1.0 - eps if ctx.row_w is None else (1.0 - eps) * ctx.row_w
             if eps:
                 q += eps / c if w is None else eps / c * w
             if ctx.valid is not None:
@@ -288,20 +294,24 @@ def nll_loss(log_probs, target, weight=None, *, ignore_index: int = -100,
     lp, t = log_probs._data, target._data
     _check_ignore_index("nll_loss", ignore_index)
     w = _weight_array(weight, lp)
-    if not _check_targets("nll_loss", lp, t, ignore_index, w):
+    kind = _check_targets("nll_loss", lp, t, ignore_index, w)
+    if not kind:
         raise DTypeError("nll_loss: targets must be integer class indices")
     if reduction not in REDUCTIONS:
         raise OpError(f"nll_loss: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    valid = t != ignore_index
-    if valid.all():
+    xp = array_module(lp)
+    # an ignore_index out of [0, C) can only match targets _check_targets found out of range
+    # (kind 2); on the GPU a mask stays a mask (valid.all() would read a value back)
+    valid = t != ignore_index if kind == 2 or 0 <= ignore_index < lp.shape[-1] else None
+    if valid is not None and not is_gpu_array(valid) and valid.all():
         valid = None
-    else:
+    if valid is not None:
         t = np.where(valid, t, 0)
-    picked = log_probs[np.arange(log_probs.shape[0]), t]
+    picked = log_probs[xp.arange(log_probs.shape[0]), t]
     if w is None and valid is None:    # the plain case
         return -(picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum"
                  else picked)
-    row_w = np.ones(t.shape, lp.dtype) if w is None else w[t]
+    row_w = xp.ones(t.shape, lp.dtype) if w is None else w[t]
     if valid is not None:
         row_w = np.where(valid, row_w, 0).astype(lp.dtype, copy=False)
     losses = -(picked * const(row_w))
@@ -314,6 +324,12 @@ def nll_loss(log_probs, target, weight=None, *, ignore_index: int = -100,
     if reduction == "sum":
         return total
     denom = row_w.sum()
+    if is_gpu_array(denom):
+        # no read-back: every row ignored gives total / inf = 0 (PyTorch's zero gradient), plus a
+        # constant nan (PyTorch's loss); otherwise total / denom + 0
+        none = denom == 0
+        return (total / const(np.where(none, np.inf, denom).astype(lp.dtype))
+                + const(np.where(none, np.nan, 0).astype(lp.dtype)))
     if not denom:   # every row ignored: 0 / 0, nan as PyTorch, with PyTorch's zero gradient
         return total * 0.0 + float("nan")
     return total / const(denom)
@@ -359,9 +375,10 @@ class BinaryCrossEntropy(Function):
     d/dt = log(1 - p) - log(p)."""
     def forward(ctx, p, t, reduction="mean"):
         _check_same_shape("binary_cross_entropy", p, t)
-        if p.size and (np.min(p) < 0 or np.max(p) > 1):
+        # one reduction, read back on the GPU (one scalar, a sync): bad input must not pass
+        if p.size and bool(((p < 0) | (p > 1)).any()):
             raise OpError(f"binary_cross_entropy: input must be probabilities in [0, 1] (got values "
-                          f"from {np.min(p):.4g} to {np.max(p):.4g}); for logits use "
+                          f"from {float(np.min(p)):.4g} to {float(np.max(p)):.4g}); for logits use "
                           f"binary_cross_entropy_with_logits")
         ctx.reduction, ctx.n = reduction, max(p.size, 1)
         loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..device import array_module, default_rng, is_gpu_array, like
 from ..errors import DTypeError, OpError, ShapeError
 from ..function import Function, const
 from ..grad_mode import no_grad
@@ -83,7 +84,8 @@ class Linear(Function):
             return gx, gw
         # db sums dy over the rows: as ones @ dy (BLAS) about 2x faster than dy.sum(axis=0),
         # which NumPy adds up one row at a time
-        return gx, gw, (np.ones(grad.shape[0], grad.dtype) @ grad if need[2] else None)
+        return gx, gw, (array_module(grad).ones(grad.shape[0], grad.dtype) @ grad
+                        if need[2] else None)
 
 
 def _dropout_sample(s):
@@ -99,16 +101,21 @@ def _dropout_call(x, p, seed):
 @register("dropout", sample=_dropout_sample, call=_dropout_call)
 def dropout(x, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p), so the
-    expected value is unchanged and evaluation needs no rescaling. Identity when not training."""
+    expected value is unchanged and evaluation needs no rescaling. Identity when not training.
+
+    The mask is drawn on x's device: from the library's generator on the CPU, from CuPy's on the
+    GPU (``tg.manual_seed``). A NumPy ``generator`` given for a GPU tensor draws on the host and
+    the mask is copied to the GPU (the same mask as on the CPU, at the cost of a copy)."""
     if not 0.0 <= p <= 1.0:
         raise OpError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    from .. import default_generator
-    g = generator if generator is not None else default_generator()
+    g = generator if generator is not None else default_rng(x)
     keep = g.random(x.shape) >= p
+    if is_gpu_array(x._data):
+        keep = like(keep, x._data)       # a host draw (a NumPy generator): to x's GPU
     return x * const(keep / (1.0 - p), x.dtype)
 
 
@@ -155,7 +162,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
         var = x.var(axis=axes, keepdims=True, ddof=0)   # biased, as PyTorch normalizes
         if running_mean is not None and running_var is not None:
             with no_grad():
-                m = np.asarray(momentum, dtype=running_mean.dtype)
+                m = running_mean.dtype.type(momentum)   # a number of the buffers' dtype
                 running_mean.mul_(1 - m).add_(m * mean._data.reshape(c))
                 running_var.mul_(1 - m).add_(m * var._data.reshape(c) * (n / (n - 1)))
     else:

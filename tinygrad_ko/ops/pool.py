@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import array_module, is_gpu_array
 from ..errors import ShapeError
 from ..function import Function, const
 from ..registry import _named_errors, register
@@ -93,7 +94,9 @@ class MaxPool2d(Function):
         """Yield (k, output slices, input slices, mask): mask is where window position k is its
         window's winner (the first position equal to the maximum; a NaN wins where out is NaN)."""
         kernel, stride, padding, oh, ow = ctx.geometry
-        nan = out.dtype.kind == "f" and bool(np.isnan(out).any())
+        # a NaN in a window makes its maximum NaN, and the first NaN is the winner. On the GPU
+        # the NaN test always runs: asking whether there is a NaN would read a value back
+        nan = out.dtype.kind == "f" and (is_gpu_array(out) or bool(np.isnan(out).any()))
         taken = None
         for k, o, s in _offsets(x.shape, kernel, stride, padding, oh, ow):
             win = x[s] == out[o]
@@ -110,10 +113,11 @@ class MaxPool2d(Function):
         x, = ctx.inputs
         kernel, stride, padding, oh, ow = ctx.geometry
         n, c, h, w = x.shape
-        winner = np.zeros(ctx._out.shape, dtype=np.intp)
+        xp = array_module(x._data)
+        winner = xp.zeros(ctx._out.shape, dtype=np.intp)
         for k, o, _, win in ctx._winners(x._data, ctx._out):
             winner[o][win] = k
-        index = (np.arange(winner.size), winner.reshape(-1))
+        index = (xp.arange(winner.size), winner.reshape(-1))
         rows = ScatterAdd.apply(grad.reshape(-1), shape=(winner.size, kernel[0] * kernel[1]),
                                 index=index)
         return Col2Im.apply(rows, shape=(n * c, 1, h, w), kernel=kernel, stride=stride,
@@ -168,14 +172,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return cols.mean(axis=1).reshape(n, c, oh, ow)
 
 
-def _bins(size: int, n_out: int) -> np.ndarray:
+def _bins(size: int, n_out: int, xp=np) -> np.ndarray:
     """(n_out, size) averaging matrix of PyTorch's adaptive pooling: output i averages inputs
-    floor(i * size / n_out) .. ceil((i + 1) * size / n_out) - 1."""
-    a = np.zeros((n_out, size))
-    for i in range(n_out):
-        start, end = (i * size) // n_out, -((-(i + 1) * size) // n_out)
-        a[i, start:end] = 1.0 / (end - start)
-    return a
+    floor(i * size / n_out) .. ceil((i + 1) * size / n_out) - 1. Made by the array library
+    ``xp`` of the input, so on the GPU it is made there (no copy from the host)."""
+    i = xp.arange(n_out)[:, None]
+    j = xp.arange(size)[None, :]
+    start, end = (i * size) // n_out, -((-(i + 1) * size) // n_out)
+    return ((j >= start) & (j < end)) / (end - start)
 
 
 def _adaptive_sample(s):
@@ -204,5 +208,6 @@ def adaptive_avg_pool2d(x, output_size):
         raise ShapeError(f"adaptive_avg_pool2d: output_size {(oh, ow)} and the image "
                          f"{(h, w)} must be >= 1")
     dtype = x.dtype if x.dtype.kind == "f" else np.float32
-    y = x if oh == h else const(_bins(h, oh), dtype) @ x
-    return y if ow == w else y @ const(_bins(w, ow).T, dtype)
+    xp = array_module(x._data)
+    y = x if oh == h else const(_bins(h, oh, xp), dtype) @ x
+    return y if ow == w else y @ const(_bins(w, ow, xp).T, dtype)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import array_module
 from ..errors import ShapeError
 from ..function import Function
 from ..registry import register
@@ -100,13 +101,13 @@ def _lstm_seq_sample(s):
     return tuple(args), {}
 
 
-def _gate_affine(H: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def _gate_affine(H: int, dtype, xp=np) -> tuple[np.ndarray, np.ndarray]:
     """sigmoid(x) = (1 + tanh(x / 2)) / 2, so all four gates take one tanh over (N, 4H) if the
     i, f, o columns are scaled by 1/2 before it and mapped by a / 2 + 1/2 after: the scale and
-    shift vectors (1/2 or 1, 1/2 or 0) per column."""
-    scale = np.full(4 * H, 0.5, dtype=dtype)
+    shift vectors (1/2 or 1, 1/2 or 0) per column, made by the inputs' array library ``xp``."""
+    scale = xp.full(4 * H, 0.5, dtype=dtype)
     scale[2 * H:3 * H] = 1
-    shift = np.full(4 * H, 0.5, dtype=dtype)
+    shift = xp.full(4 * H, 0.5, dtype=dtype)
     shift[2 * H:3 * H] = 0
     return scale, shift
 
@@ -130,7 +131,8 @@ class LSTMSequence(Function):
                 w_ih.shape[0] != 4 * H:
             raise ShapeError(f"lstm_sequence: states {h0.shape}, {c0.shape} and weights "
                              f"{w_ih.shape}, {w_hh.shape} do not fit (N={N}, H={H})")
-        scale, shift = _gate_affine(H, np.result_type(x, w_ih))
+        xp = array_module(x)
+        scale, shift = _gate_affine(H, np.result_type(x.dtype, w_ih.dtype), xp)
         # the input's part of every step's gates in one product, pre-scaled for the one-tanh trick
         xw = (x.reshape(T * N, -1) @ w_ih.T).reshape(T, N, 4 * H)
         if b_ih is not None:
@@ -138,12 +140,12 @@ class LSTMSequence(Function):
         xw *= scale
         whT = w_hh.T * scale                  # (H, 4H), scaled columns as well
         acts = xw                      # overwritten step by step with the activated gates
-        out = np.empty((T + 1, N, H), dtype=xw.dtype)
-        cs = np.empty((T + 1, N, H), dtype=xw.dtype)       # c_0..c_T
-        tcs = np.empty((T, N, H), dtype=xw.dtype)          # tanh(c_1..c_T)
+        out = xp.empty((T + 1, N, H), dtype=xw.dtype)
+        cs = xp.empty((T + 1, N, H), dtype=xw.dtype)       # c_0..c_T
+        tcs = xp.empty((T, N, H), dtype=xw.dtype)          # tanh(c_1..c_T)
         cs[0] = c0
         h = h0
-        hw = np.empty((N, 4 * H), dtype=xw.dtype)
+        hw = xp.empty((N, 4 * H), dtype=xw.dtype)
         for t in range(T):
             a = acts[t]
             a += np.matmul(h, whT, out=hw)
@@ -181,14 +183,15 @@ class LSTMSequence(Function):
         # d(gates_pre) = [dc g i', dc c_{t-1} f', dc i g', dh tanh(c) o'] with ' the activation's
         # derivative (s (1 - s) for a sigmoid, 1 - g^2 for tanh)
         i, f, g, o = (acts[:, :, k * H:(k + 1) * H] for k in range(4))
-        coef = np.empty((T, N, 3, H), dtype=acts.dtype)      # what dc multiplies
+        xp = array_module(acts)
+        coef = xp.empty((T, N, 3, H), dtype=acts.dtype)      # what dc multiplies
         np.multiply(g, i * (1 - i), out=coef[:, :, 0])
         np.multiply(cs[:T], f * (1 - f), out=coef[:, :, 1])
         np.multiply(i, 1 - g * g, out=coef[:, :, 2])
         coef_o = tcs * (o * (1 - o))                         # what dh multiplies
         through_c = o * (1 - tcs * tcs)                      # d h_t / d c_t = o tanh'(c_t)
         dgates = np.empty_like(acts)
-        dh = np.zeros((N, H), dtype=acts.dtype)
+        dh = xp.zeros((N, H), dtype=acts.dtype)
         dc = grad[T].copy()
         for t in range(T - 1, -1, -1):
             dh += grad[t]
@@ -209,7 +212,7 @@ class LSTMSequence(Function):
             gw_hh = None
         grads = [gx, dh if need[1] else None, dc if need[2] else None, gw_ih, gw_hh]
         if len(inputs) > 5:
-            gb = np.ones(T * N, d2.dtype) @ d2
+            gb = xp.ones(T * N, d2.dtype) @ d2
             grads += [gb if need[5] else None, gb.copy() if need[6] else None]
         return tuple(grads)
 

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..device import array_module, is_gpu_array
 from ..errors import AxisError, ShapeError
 from ..function import Function, const
 from ..registry import one_axis, reduction, register
@@ -73,7 +74,7 @@ class Mean(Function):
         out = x.sum(axis=ctx.axes, keepdims=keepdims)
         if out.dtype.kind != "f":
             out = out.astype(np.float32)
-        return out / np.asarray(ctx.n, dtype=out.dtype)
+        return out / out.dtype.type(ctx.n)     # a scalar of out's dtype (a kernel argument)
 
     def backward(ctx, grad):
         x, = ctx.inputs
@@ -159,7 +160,7 @@ class _StdSqrt(Function):
     def backward(ctx, grad):
         y = ctx.output
         zero = y._data == 0
-        if not zero.any():
+        if not is_gpu_array(zero) and not zero.any():   # (the GPU takes the masked form: no sync)
             return grad / (2 * y)
         # y + 1 where y = 0, then masked: no division by 0, and no gradient flows through it
         return grad / (2 * (y + const(zero, y.dtype))) * const(~zero, y.dtype)
@@ -184,7 +185,8 @@ class LogSumExp(Function):
         ctx.axes = _axes(axis, x.shape, "logsumexp")
         ctx.keepdims = keepdims
         if x.size == 0:   # as PyTorch: the log of an empty sum is log(0) = -inf
-            return np.full(_reduced_shape(x.shape, ctx.axes, keepdims), -np.inf, dtype=x.dtype)
+            return array_module(x).full(_reduced_shape(x.shape, ctx.axes, keepdims), -np.inf,
+                                        dtype=x.dtype)
         m = _finite_max(x, ctx.axes)
         out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
         return out if keepdims else np.squeeze(out, axis=ctx.axes)
@@ -192,7 +194,7 @@ class LogSumExp(Function):
     def backward(ctx, grad):
         x, = ctx.inputs
         if x._data.size == 0:   # an empty input: an empty gradient
-            return const(np.zeros(x.shape, grad.dtype))
+            return const(array_module(x._data).zeros(x.shape, grad.dtype))
         # softmax from exp(x - max) / sum, not exp(x - out): out is rounded, and at |x| ~ 1e4 in
         # float32 that rounding would cost 4 digits. The shift m is a constant: it cancels.
         e = (x - const(_finite_max(x._data, ctx.axes))).exp()

@@ -13,11 +13,12 @@ import operator
 
 import numpy as np
 
+from ..device import array_module, is_array, like, scatter_add
 from ..errors import DTypeError, IndexOutOfRangeError, OpError, ShapeError, UsageError
 from ..function import Function, const
 from ..registry import register
 from .elementwise import _float
-from .shape import ScatterAdd
+from .shape import ScatterAdd, out_of_range
 
 
 # -- embedding ----------------------------------------------------------------------------------
@@ -50,7 +51,9 @@ class Embedding(Function):
             raise ShapeError(f"embedding: the weight must be a 2-D table (num_embeddings, "
                              f"embedding_dim), got shape {weight.shape}")
         n = weight.shape[0]
-        if indices.size and (indices.min() < 0 or indices.max() >= n):
+        # checked because the GPU does not check: CuPy's take wraps a bad index around. One
+        # reduction; on the GPU one scalar read back (a sync) per call
+        if out_of_range(indices, n):
             bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
             raise IndexOutOfRangeError(f"embedding: index {bad} is out of range for a table of "
                                        f"{n} rows (weight shape {weight.shape})")
@@ -61,7 +64,7 @@ class Embedding(Function):
         weight, indices = ctx.inputs
         g = ScatterAdd.apply(grad, shape=weight.shape, index=indices._data)
         if ctx.padding_idx is not None:
-            keep = np.ones((weight.shape[0], 1), dtype=g.dtype)
+            keep = array_module(g._data).ones((weight.shape[0], 1), dtype=g.dtype)
             keep[ctx.padding_idx] = 0
             g = g * const(keep)
         return g, None
@@ -71,15 +74,16 @@ class Embedding(Function):
         n, d = weight.shape
         idx = indices._data.reshape(-1)
         g2 = grad.reshape(-1, d)
+        xp = array_module(grad)
         if n * idx.size <= 1 << 24:
             # a small table (characters, a vocabulary of a few thousand): one-hot^T @ g is one
             # BLAS call, much faster than np.add.at's element-by-element scatter
-            onehot = np.zeros((idx.size, n), dtype=grad.dtype)
-            onehot[np.arange(idx.size), idx] = 1
+            onehot = xp.zeros((idx.size, n), dtype=grad.dtype)
+            onehot[xp.arange(idx.size), idx] = 1
             gw = onehot.T @ g2
         else:
-            gw = np.zeros((n, d), dtype=grad.dtype)
-            np.add.at(gw, idx, g2)
+            gw = xp.zeros((n, d), dtype=grad.dtype)
+            scatter_add(gw, idx, g2)
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw, None
@@ -123,7 +127,7 @@ class LayerNorm(Function):
         mu = x.mean(axis=ctx.axes, keepdims=True)
         xc = x - mu
         var = np.mean(xc * xc, axis=ctx.axes, keepdims=True)
-        rstd = 1 / np.sqrt(var + np.asarray(eps, x.dtype))
+        rstd = 1 / np.sqrt(var + x.dtype.type(eps))
         xh = xc * rstd
         ctx.save_for_backward(xh, rstd)
         y = xh
@@ -271,21 +275,24 @@ def _sdpa_sample(s):
     return (q, k, v), kw
 
 
-def _attn_mask(mask, scores_shape, dtype, op):
+def _attn_mask(mask, scores, op):
     """A user's attn_mask as an additive float array: bool True = may attend (0), False = -inf."""
     from ..tensor import Tensor
-    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._data if isinstance(mask, Tensor) else mask if is_array(mask) else np.asarray(mask)
     try:
-        np.broadcast_shapes(m.shape, scores_shape)
+        np.broadcast_shapes(m.shape, scores.shape)
     except ValueError:
         raise ShapeError(f"{op}: attn_mask of shape {m.shape} does not broadcast to the attention "
-                         f"scores' shape {scores_shape} (..., L, S)") from None
-    if m.dtype == np.bool_:
-        return np.where(m, 0, -np.inf).astype(dtype)
-    if m.dtype.kind != "f":
+                         f"scores' shape {scores.shape} (..., L, S)") from None
+    if m.dtype.kind not in "bf":
         raise DTypeError(f"{op}: attn_mask must be bool (True = attend) or float (added to the "
                          f"scores), got dtype {m.dtype}")
-    return mask if isinstance(mask, Tensor) else m.astype(dtype, copy=False)
+    if isinstance(mask, Tensor) and m.dtype.kind == "f":
+        return mask
+    m = like(m, scores)       # a host mask for scores on the GPU: copied there (the user's data)
+    if m.dtype == np.bool_:
+        return np.where(m, 0, -np.inf).astype(scores.dtype)
+    return m.astype(scores.dtype, copy=False)
 
 
 @register("scaled_dot_product_attention", sample=_sdpa_sample)
@@ -313,10 +320,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     L, S, E = q.shape[-2], k.shape[-2], q.shape[-1]
     s = 1 / math.sqrt(E) if scale is None else float(scale)
     scores = (q * s) @ k.mT                     # scaling q costs L*E, scaling scores L*S
-    if is_causal:
-        scores = scores.masked_fill(np.triu(np.ones((L, S), dtype=bool), 1), -np.inf)
+    if is_causal:      # the mask made on the scores' device
+        above = np.triu(array_module(scores._data).ones((L, S), dtype=bool), 1)
+        scores = scores.masked_fill(above, -np.inf)
     elif attn_mask is not None:
-        m = _attn_mask(attn_mask, scores.shape, scores.dtype, op)
+        m = _attn_mask(attn_mask, scores._data, op)
         scores = scores + (m if isinstance(m, Tensor) else const(m))
     attn = scores.softmax(-1)
     if dropout_p:

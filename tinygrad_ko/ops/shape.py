@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..device import array_module, scatter_add
 from ..errors import AxisError, ShapeError
 from ..function import Function
 from ..registry import register
@@ -205,15 +206,32 @@ class ScatterAdd(Function):
     backward is getitem again."""
     def forward(ctx, g, shape, index):
         ctx.index = index
-        out = np.zeros(shape, dtype=g.dtype)
+        out = array_module(g).zeros(shape, dtype=g.dtype)
         if _is_basic(index):
             out[index] = g
         else:
-            np.add.at(out, index, g)
+            scatter_add(out, index, g)
         return out
 
     def backward(ctx, grad):
         return grad[ctx.index]
+
+
+_UNSIGNED = {np.dtype(f"i{k}"): np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
+
+
+def out_of_range(index, n: int) -> bool:
+    """True if an integer array holds a value outside [0, n): one reduction (a negative index,
+    read as unsigned, is huge). Ops check class and row indices with it because the GPU does
+    not: CuPy's take and fancy indexing wrap an index that is out of range, a silently wrong
+    result. On the GPU the answer is read back to the host: one device-to-host copy of a
+    scalar, a synchronisation, per check."""
+    if not index.size:
+        return False
+    unsigned = _UNSIGNED.get(index.dtype)
+    if unsigned is not None:
+        return bool(index.view(unsigned).max() >= n)
+    return bool(index.max() >= n)          # unsigned integers: never negative
 
 
 def _cat_sample(s):
