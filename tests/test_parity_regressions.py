@@ -274,3 +274,19 @@ def test_deliberate_errors_where_pytorch_gives_nan(call):
     assert torch.isnan(want).all()
     with pytest.raises(tg.TinygradError):
         call(tg, tF)
+
+
+def test_tensor_copies_its_data_and_as_tensor_shares_it():
+    """torch.tensor copies an array or a tensor; torch.as_tensor and from_numpy share memory."""
+    a = np.zeros(3, dtype=np.float32)
+    t, shared, fn = tg.tensor(a), tg.as_tensor(a), tg.from_numpy(a)
+    a[0] = 5
+    assert t.tolist() == [0.0, 0.0, 0.0]
+    assert shared.tolist()[0] == 5 and fn.tolist()[0] == 5
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = tg.tensor(x)
+    y.data[0] = 7
+    assert x.tolist() == [1.0, 2.0] and y.is_leaf and not y.requires_grad
+    assert tg.as_tensor(x) is x
+    assert tg.as_tensor(a, dtype=tg.float64).dtype == tg.float64
+    assert tg.tensor(np.arange(3)).dtype == tg.int64

@@ -52,10 +52,25 @@ def default_generator() -> np.random.Generator:
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Make a Tensor (same as ``Tensor(...)``; the PyTorch spelling). Python floats become float32
-    unless ``dtype`` says otherwise (then they are converted exactly, with no float32 detour);
-    ``device="cuda"`` puts it on the GPU (``DeviceError`` when there is none)."""
+    """Make a Tensor from data (the PyTorch spelling). Python floats become float32 unless ``dtype``
+    says otherwise (then they are converted exactly, with no float32 detour); ``device="cuda"``
+    puts it on the GPU (``DeviceError`` when there is none). An array or a Tensor is copied, as
+    ``torch.tensor`` copies (the result is a new leaf): later writes to one are not seen by the
+    other. ``from_numpy`` and ``as_tensor`` share memory instead."""
+    if isinstance(data, Tensor):
+        data = data._data
+    if _devmod.is_array(data):
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a Tensor without a copy where it can be: an array of the asked dtype on the
+    asked device shares its memory (a Tensor is returned as it is); anything else is converted
+    (``torch.as_tensor``)."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)      # itself when nothing changes
+    return Tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -456,7 +471,7 @@ __all__ = [
     "log_softmax", "logsumexp", "float16", "float32", "float64", "int32", "int64", "bool_",
     "TinygradError", "OpError", "ShapeError", "AxisError", "IndexOutOfRangeError", "DTypeError",
     "GraphError", "AnomalyError", "GradcheckError", "CheckpointError", "DataError", "UsageError",
-    "DeviceError", "device", "Size", "ValuesIndices", "inference_mode", "from_numpy", "is_tensor",
+    "DeviceError", "device", "Size", "ValuesIndices", "inference_mode", "from_numpy", "as_tensor", "is_tensor",
     "numel", "randperm", "sin", "cos", "abs", "pow", "clamp", "clip", "max", "min", "argmax",
     "argmin", "var", "std", "flatten", "reshape", "transpose", "permute", "squeeze", "unsqueeze",
     "allclose", "equal", "save", "load", "uint8", "float", "double", "half", "long", "int", "bool",
