@@ -17,6 +17,7 @@ on array libraries that follow NumPy's API (CuPy).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..errors import DTypeError, ShapeError
 from ..function import Function
@@ -100,7 +101,7 @@ def _windows(x: np.ndarray, kernel, stride, padding, oh: int, ow: int) -> np.nda
     """The windows of x (N, C, H, W) as an (N*OH*OW, kh*kw*C) matrix (columns in the order kernel
     row, kernel column, channel), in the memory layout that x makes cheapest to write:
     - x channels-last (a conv's output, through ReLU and pooling): rows of the matrix contiguous,
-      kh*kw copies of (N, OH, OW, C) blocks with C contiguous in each;
+      copied from a strided view of the windows (runs of kw*C values);
     - otherwise (the input image, NCHW): the transpose contiguous, (kh*kw*C, N*OH*OW), each copy a
       run of whole image rows (3.6x faster than the other layout for 1 channel, 5x5, batch 100).
     Either way the matmuls take it as it is (BLAS reads a transposed operand in place)."""
@@ -115,7 +116,18 @@ def _windows(x: np.ndarray, kernel, stride, padding, oh: int, ow: int) -> np.nda
                 cols[i, j] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
         return cols.reshape(kh * kw * c, n * oh * ow).T
     xp = _pad_channels_last(x, padding)
-    cols = _zeros(x, (n, oh, ow, kh, kw, c))
+    if type(xp) is np.ndarray:
+        # the windows as a strided view (N, OH, OW, kh, kw, C) of the padded image, copied in one
+        # call: a kernel row's kw*C values are one run of the channels-last image, so NumPy copies
+        # runs kw times longer than one copy per kernel offset would (2.4-3x faster for 16-64
+        # channels, 3x3, batch 100)
+        s_n, s_h, s_w, s_c = xp.strides
+        view = as_strided(xp, (n, oh, ow, kh, kw, c),
+                          (s_n, s_h * stride[0], s_w * stride[1], s_h, s_w, s_c), writeable=False)
+        cols = np.empty(view.shape, xp.dtype)
+        np.copyto(cols, view)
+        return cols.reshape(n * oh * ow, kh * kw * c)
+    cols = _zeros(x, (n, oh, ow, kh, kw, c))      # another array library (CuPy): one per offset
     for i in range(kh):
         for j in range(kw):
             rows, columns = _offset(i, j, stride, oh, ow)
