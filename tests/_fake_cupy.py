@@ -24,9 +24,11 @@ mask indexing needs the number of True values on the host).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import sys
 import types
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -209,6 +211,21 @@ class _Ogrid:
 
 
 ogrid = _Ogrid()
+
+
+COPIES = ("h2d", "d2h", "scalar")      # the STATS entries a test counts around a block
+
+
+@contextlib.contextmanager
+def counting(counts: collections.Counter | None = None) -> Iterator[collections.Counter]:
+    """The host-to-device and device-to-host copies and the scalar reads made inside the block,
+    added to ``counts`` (a new Counter when none is given), which the block gets."""
+    counts = collections.Counter() if counts is None else counts
+    before = {k: STATS[k] for k in COPIES}
+    try:
+        yield counts
+    finally:
+        counts.update({k: STATS[k] - v for k, v in before.items()})
 
 
 def make_module(device_count: int = 1, count_error: Exception | None = None) -> types.ModuleType:

@@ -17,7 +17,6 @@ rounding, its synchronisations inside boolean-mask indexing, and speed.
 from __future__ import annotations
 
 import collections
-import contextlib
 import importlib.util
 import os
 import subprocess
@@ -65,29 +64,6 @@ def fake_gpu():
     _reset_for_tests()
 
 
-def _counting(counts: collections.Counter):
-    """A ``watch`` for _gpu_compare: adds the copies made inside it to ``counts``."""
-    @contextlib.contextmanager
-    def watch():
-        before = {k: fc.STATS[k] for k in ("h2d", "d2h", "scalar")}
-        try:
-            yield
-        finally:
-            counts.update({k: fc.STATS[k] - v for k, v in before.items()})
-    return watch
-
-
-@contextlib.contextmanager
-def _transfers():
-    """The copies made inside the block, as a dict filled in at its end."""
-    before = {k: fc.STATS[k] for k in ("h2d", "d2h", "scalar")}
-    counts: dict[str, int] = {}
-    try:
-        yield counts
-    finally:
-        counts.update({k: fc.STATS[k] - v for k, v in before.items()})
-
-
 # -- every registry op -------------------------------------------------------------------------------
 def test_the_exception_lists_name_registered_ops():
     assert set(READS_BACK) | set(COPIES_IN) <= set(REGISTRY)
@@ -97,7 +73,7 @@ def test_the_exception_lists_name_registered_ops():
 def test_op_on_the_gpu_gives_the_cpus_results(name):
     spec = REGISTRY[name]
     counts: collections.Counter = collections.Counter()
-    watch = _counting(counts)
+    watch = lambda: fc.counting(counts)   # noqa: E731 (_gpu_compare's watch)
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -190,7 +166,7 @@ def test_a_training_step_copies_nothing_and_matches_the_cpu(kind):
             return loss
 
         run = [step()]              # the first step makes the optimizer's state
-        with _transfers() as counts:
+        with fc.counting() as counts:
             run += [step() for _ in range(2)]
         if device == "cuda":
             assert counts == {"h2d": 0, "d2h": 0, "scalar": 2 * STEP_READS[kind]}, counts
@@ -206,7 +182,7 @@ def test_a_training_step_with_dropout_draws_on_the_gpu():
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x, t = (tg.tensor(a, device="cuda") for a in _batch("cnn", np.random.default_rng(1)))
     for i in range(3):
-        with _transfers() as counts:
+        with fc.counting() as counts:
             loss = F.cross_entropy(model(x), t)
             opt.zero_grad()
             loss.backward()
@@ -223,7 +199,7 @@ def test_fit_moves_each_batch_and_reads_back_only_the_loss():
     model = _mlp().to("cuda")
     opt = optim.Adam(model.parameters(), lr=1e-2)
     loader = DataLoader(TensorDataset(x, t), batch_size=16)
-    with _transfers() as counts:
+    with fc.counting() as counts:
         history = fit(model, F.cross_entropy, opt, loader, epochs=1, progress_bar=False,
                       log=None, device="cuda")
     # per step: the batch's two arrays in; loss.item() and cross_entropy's class check back
@@ -243,10 +219,10 @@ def _same_on_both(make, *inputs, out=lambda y: y, copies=0, reads=0):
         m = make().double().to(device)
         xs = [tg.tensor(a, device=device).requires_grad_() if a.dtype.kind == "f"
               else tg.tensor(a, device=device) for a in inputs]
-        with _transfers() as forward:
+        with fc.counting() as forward:
             y = out(m(*xs))
         upstream = tg.tensor(np.random.default_rng(1).standard_normal(y.shape), device=device)
-        with _transfers() as backward:
+        with fc.counting() as backward:
             y.backward(upstream)
         if device == "cuda":
             counts = {k: forward[k] + backward[k] for k in forward}
@@ -322,7 +298,7 @@ def test_scaled_dot_product_attention_on_the_gpu(kw):
         args = dict(kw)
         if "attn_mask" in kw:
             args["attn_mask"] = tg.tensor(masks[kw["attn_mask"]], device=device)
-        with _transfers() as counts:
+        with fc.counting() as counts:
             y = F.scaled_dot_product_attention(*ts, **args)
             y.backward(tg.ones_like(y))
         if device == "cuda":
@@ -342,7 +318,7 @@ def test_clip_grad_norm_on_the_gpu(norm_type, scale):
         ps = [tg.zeros(g.shape, device=device, requires_grad=True) for g in grads]
         for p, g in zip(ps, grads):
             p.grad = tg.tensor(g.copy(), device=device)   # (clipping works in place)
-        with _transfers() as counts:
+        with fc.counting() as counts:
             total = nn.utils.clip_grad_norm_(ps, 1.0, norm_type)
         if device == "cuda":
             assert total.is_cuda and counts == {"h2d": 0, "d2h": 0, "scalar": 0}, counts

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import os
 import sys
 import traceback
@@ -36,18 +35,6 @@ def where(e: BaseException) -> str:
             f"[{type(e).__name__}: {str(e)[:160]}]")
 
 
-def watch(counts: collections.Counter):
-    """A ``watch`` for _gpu_compare that adds the copies made inside it to ``counts``."""
-    @contextlib.contextmanager
-    def counting():
-        before = {k: fc.STATS[k] for k in ("h2d", "d2h", "scalar")}
-        try:
-            yield
-        finally:
-            counts.update({k: fc.STATS[k] - v for k, v in before.items()})
-    return counting
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("ops", nargs="*", help="only these ops (default: all)")
@@ -71,7 +58,7 @@ def main() -> None:
                 if stage == "create_graph" and not spec.second_order:
                     continue
                 try:
-                    check(spec, inputs, kwargs, watch=watch(copies[name]))
+                    check(spec, inputs, kwargs, watch=lambda: fc.counting(copies[name]))
                 except Exception as e:
                     fails[name].add(f"{stage}: {where(e)}")
 
