@@ -98,10 +98,16 @@ def _nn_mlp(steps):
 RUNS = {"raw": _raw_mlp, "nn": _nn_mlp}
 
 
-def _run_in_child(kind, steps=STEPS):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+def _child_env(**extra: str) -> dict:
+    """The environment of a child interpreter that imports this checkout's tinygrad_ko."""
+    env = dict(os.environ, **extra)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _run_in_child(kind, steps=STEPS):
+    env = _child_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", os.path.abspath(__file__),
                            kind, str(steps)], capture_output=True, text=True, env=env, timeout=300,
                           check=False)
@@ -153,11 +159,9 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 
 
 def _faults_per_array(keep: str) -> float | None:
-    env = dict(os.environ, TINYGRAD_KO_KEEP_MEMORY=keep)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", FAULTS_CHILD], capture_output=True, text=True,
-                         env=env, timeout=60, check=True).stdout.strip()
+                         env=_child_env(TINYGRAD_KO_KEEP_MEMORY=keep), timeout=60,
+                         check=True).stdout.strip()
     return None if out == "no-glibc" else float(out)
 
 
