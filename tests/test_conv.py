@@ -191,3 +191,62 @@ def test_conv2d_float32_stays_float32_and_integer_input_is_converted():
     y = conv(tg.randn(2, 1, 5, 5, requires_grad=True))
     y.sum().backward()
     assert conv.weight.grad.dtype == np.float32 and conv.bias.grad.dtype == np.float32
+
+
+# -- conv2d's two backwards: per kernel offset, or both gradients from the windows of dy -----------
+@pytest.mark.parametrize("c, o, kernel, stride, padding", [
+    (3, 2, (3, 3), 1, 1), (3, 3, (3, 3), 1, 2), (4, 4, (2, 3), 1, (1, 2)), (3, 3, (1, 1), 1, 0),
+    (2, 2, (3, 3), 1, 0),                                  # from the windows of dy (flipped)
+    (2, 3, (3, 3), 1, 1), (3, 3, (3, 3), 1, 3), (3, 2, (3, 3), 2, 1), (2, 2, (2, 2), (1, 2), 1),
+])                                                         # one product per offset
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_conv2d_gradients_both_ways_match_torch(c, o, kernel, stride, padding, channels_last):
+    from tinygrad_ko.ops import conv as C
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, c, 7, 6))
+    if channels_last:    # as a conv's output is
+        x = x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    w = rng.standard_normal((o, c) + kernel)
+    xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, stride=stride, padding=padding)
+    cot = rng.standard_normal(y.shape)
+    y.backward(tg.tensor(cot))
+    xr, wr = _t(x), _t(w)
+    torch.nn.functional.conv2d(xr, wr, stride=stride, padding=padding).backward(
+        torch.from_numpy(cot))
+    np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(wt.grad.numpy(), wr.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # the way not taken gives the same gradients too, where it applies at all
+    pair = lambda v: (v, v) if isinstance(v, int) else v   # noqa: E731
+    st_, pad = pair(stride), pair(padding)
+    applies = st_ == (1, 1) and pad[0] < kernel[0] and pad[1] < kernel[1]
+    assert C._flipped_pays(c, o, st_, kernel, pad) == (applies and o <= c)
+    oh, ow = y.shape[2:]
+    g2 = cot.transpose(0, 2, 3, 1).reshape(-1, o)
+    w2 = w.transpose(2, 3, 1, 0).reshape(-1, o)
+    gx = C._conv_input_grad(g2, w2, x.shape, kernel, st_, pad, oh, ow)
+    np.testing.assert_allclose(gx, xr.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if applies:
+        for need_x, need_w in [(True, True), (True, False), (False, True)]:
+            gx, gw = C._flipped_grads(cot, x, w, pad, need_x, need_w)
+            assert (gx is None) != need_x and (gw is None) != need_w
+            if need_x:
+                np.testing.assert_allclose(gx, xr.grad.numpy(), rtol=1e-10, atol=1e-12)
+            if need_w:
+                np.testing.assert_allclose(gw, wr.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_flipped_backward_of_a_first_layer_and_an_empty_batch():
+    """dy's windows give dW alone when x needs no gradient (a first layer), and an empty batch
+    gives zero gradients, as PyTorch."""
+    rng = np.random.default_rng(1)
+    conv = nn.Conv2d(3, 2, 3, padding=1).double()
+    x = tg.tensor(rng.standard_normal((2, 3, 5, 5)))
+    conv(x).sum().backward()
+    ref = torch.nn.Conv2d(3, 2, 3, padding=1).double()
+    _copy_params(conv, ref)
+    ref(_t(x.numpy(), grad=False)).sum().backward()
+    np.testing.assert_allclose(conv.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-10)
+    conv.zero_grad()
+    conv(tg.zeros(0, 3, 5, 5, dtype=tg.float64)).sum().backward()
+    assert conv.weight.grad.shape == (2, 3, 3, 3) and not conv.weight.grad.numpy().any()

@@ -7,7 +7,9 @@ weight as a (kh*kw*C, O) matrix, and returns the (N*OH*OW, O) product as an (N, 
 no permute copy. The next ops (ReLU, pooling, the next convolution) work on that layout as it is,
 and the next convolution reads it channels-last without a copy. Its NumPy backward is the same
 products transposed, and skips the input's gradient (the col2im adds) when the input does not need
-one (the first layer). Its Tensor backward, which ``create_graph=True`` differentiates, is made of
+one (the first layer); where stride is 1 and dy has no more channels than x, it takes both
+gradients from the windows of dy instead (dx is then a convolution with the flipped kernel, see
+``_flipped_grads``). Its Tensor backward, which ``create_graph=True`` differentiates, is made of
 the registered ``im2col``/``col2im`` (the book's column order) and matmuls; the oracle tests check
 both agree.
 
@@ -270,25 +272,67 @@ class Conv2d(Function):
         n, oh, ow = grad.shape[0], grad.shape[2], grad.shape[3]
         # free when grad is laid out as the forward's output (channels-last), else one copy
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
+        x = ctx.inputs[0]._data
+        if x.dtype.kind in "biu":
+            x = x.astype(weight.dtype)
         gx = gw = gb = None
-        if need[0]:   # dx: each kernel offset's (N*OH*OW, C) share, added where it was read
-            gx = _conv_input_grad(g2, ctx.w2, shape, kernel, stride, padding, oh, ow)
-        if need[1]:
-            x = ctx.inputs[0]._data
-            if x.dtype.kind in "biu":
-                x = x.astype(weight.dtype)
-            gw2 = None
-            for n0, n1 in _chunks(n, oh * ow * kernel[0] * kernel[1] * c * x.itemsize):
-                cols = _windows(x[n0:n1], kernel, stride, padding, oh, ow)
-                part = cols.T @ g2[n0 * oh * ow:n1 * oh * ow]
-                gw2 = part if gw2 is None else np.add(gw2, part, out=gw2)
-            if gw2 is None:   # an empty batch
+        if _flipped_pays(c, o, stride, kernel, padding):
+            gx, gw = _flipped_grads(grad, x, weight, padding, need[0], need[1])
+        else:
+            if need[0]:   # dx: each kernel offset's (N*OH*OW, C) share, added where it was read
+                gx = _conv_input_grad(g2, ctx.w2, shape, kernel, stride, padding, oh, ow)
+            if need[1]:   # dW2 = cols^T dy, the windows gathered again, a few images at a time
                 gw2 = _zeros(g2, (kernel[0] * kernel[1] * c, o))
-            gw = np.empty_like(weight)
-            gw[...] = gw2.reshape(*kernel, c, o).transpose(3, 2, 0, 1)
+                for n0, n1 in _chunks(n, oh * ow * kernel[0] * kernel[1] * c * x.itemsize):
+                    cols = _windows(x[n0:n1], kernel, stride, padding, oh, ow)
+                    gw2 += cols.T @ g2[n0 * oh * ow:n1 * oh * ow]
+                gw = np.empty_like(weight)
+                gw[...] = gw2.reshape(*kernel, c, o).transpose(3, 2, 0, 1)
         if len(need) > 2 and need[2]:   # ones @ dy (BLAS) rather than a row-by-row sum
             gb = np.ones_like(g2, shape=(g2.shape[0],)) @ g2
         return (gx, gw, gb) if len(need) > 2 else (gx, gw)
+
+
+def _flipped_pays(c: int, o: int, stride, kernel, padding) -> bool:
+    """Whether _flipped_grads applies and is the cheaper backward: it needs stride 1 and padding
+    <= k - 1, and pays when dy has no more channels than x (its windows are then no larger than
+    x's). Measured on DeepConvNet (batch 100, both gradients): 16 -> 16 on 28x28 and 32 -> 32
+    with padding 2 about 1.5x faster, 64 -> 64 1.1x; 16 -> 32 and 32 -> 64 1.1-1.3x slower."""
+    return (stride == (1, 1) and o <= c and padding[0] < kernel[0]
+            and padding[1] < kernel[1])
+
+
+def _flipped_grads(grad, x, weight, padding, need_x: bool, need_w: bool):
+    """Both gradients of a stride-1 convolution from one gather, the windows of dy padded by
+    k - 1 - p (one row per *input* position):
+    - dx is a convolution itself, of dy with the kernel turned by 180 degrees and its in- and
+      out-channels swapped (the "transposed convolution"):
+      dx[c, y, x] = sum over o, i, j of dy_pad[o, y + i, x + j] w[o, c, kh-1-i, kw-1-j],
+      so dx's rows are windows @ (the flipped kernel as a (kh*kw*O, C) matrix): no adds;
+    - the same windows against x's rows give dW, flipped: windows^T @ x = dW[o, c, kh-1-i, kw-1-j].
+    The windows of x, which the other way gathers again for dW, are not needed."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    pad = (kh - 1 - padding[0], kw - 1 - padding[1])
+    # the flipped kernel as the forward's (kh*kw*O, C) matrix: rows in the order of dy's windows
+    wf2 = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
+    x_rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)   # free for a channels-last x
+    gx_rows = np.empty_like(x, shape=(n * h * w, c), order="C") if need_x else None
+    gwf = _zeros(x, (kh * kw * o, c)) if need_w else None
+    for n0, n1 in _chunks(n, h * w * kh * kw * o * x.itemsize):
+        rows = slice(n0 * h * w, n1 * h * w)
+        wins = _windows(grad[n0:n1], (kh, kw), (1, 1), pad, h, w)   # (rows, kh*kw*O)
+        if need_x:
+            np.matmul(wins, wf2, out=gx_rows[rows])
+        if need_w:
+            gwf += wins.T @ x_rows[rows]
+    gx = gw = None
+    if need_x:
+        gx = gx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    if need_w:
+        gw = np.empty_like(weight)
+        gw[...] = gwf.reshape(kh, kw, o, c)[::-1, ::-1].transpose(2, 3, 0, 1)
+    return gx, gw
 
 
 def _conv_input_grad(g2, w2, shape, kernel, stride, padding, oh: int, ow: int):
