@@ -370,7 +370,7 @@ ROWS = [
     mlp_row((784, 512, 512, 10), 256, rounds=30),
     cnn_row("mnist.py cnn b64", MNIST_CNN, 64, rounds=15),
     cnn_row("SimpleConvNet b100", SIMPLE_CONVNET, 100, rounds=12, book=True),
-    cnn_row("DeepConvNet b100", DEEP_CONVNET, 100, rounds=8),
+    cnn_row("DeepConvNet b100", DEEP_CONVNET, 100, rounds=12),
     seq_row("char_lm gpt b32 seq64", "gpt", rounds=10),
     seq_row("char_lm lstm b32 seq64", "lstm", rounds=10),
 ]
