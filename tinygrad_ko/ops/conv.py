@@ -273,10 +273,10 @@ class Conv2d(Function):
         # free when grad is laid out as the forward's output (channels-last), else one copy
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, o)
         x = ctx.inputs[0]._data
-        if x.dtype.kind in "biu":
+        if need[1] and x.dtype.kind in "biu":   # integer images: dW needs them as floats
             x = x.astype(weight.dtype)
         gx = gw = gb = None
-        if _flipped_pays(c, o, stride, kernel, padding):
+        if (need[0] or need[1]) and _flipped_pays(c, o, stride, kernel, padding):
             gx, gw = _flipped_grads(grad, x, weight, padding, need[0], need[1])
         else:
             if need[0]:   # dx: each kernel offset's (N*OH*OW, C) share, added where it was read
@@ -316,10 +316,12 @@ def _flipped_grads(grad, x, weight, padding, need_x: bool, need_w: bool):
     pad = (kh - 1 - padding[0], kw - 1 - padding[1])
     # the flipped kernel as the forward's (kh*kw*O, C) matrix: rows in the order of dy's windows
     wf2 = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * o, c)
-    x_rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)   # free for a channels-last x
-    gx_rows = np.empty_like(x, shape=(n * h * w, c), order="C") if need_x else None
-    gwf = _zeros(x, (kh * kw * o, c)) if need_w else None
-    for n0, n1 in _chunks(n, h * w * kh * kw * o * x.itemsize):
+    gx_rows = np.empty_like(grad, shape=(n * h * w, c), order="C") if need_x else None
+    gwf = x_rows = None
+    if need_w:
+        gwf = _zeros(grad, (kh * kw * o, c))
+        x_rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)   # free for a channels-last x
+    for n0, n1 in _chunks(n, h * w * kh * kw * o * grad.itemsize):
         rows = slice(n0 * h * w, n1 * h * w)
         wins = _windows(grad[n0:n1], (kh, kw), (1, 1), pad, h, w)   # (rows, kh*kw*O)
         if need_x:
