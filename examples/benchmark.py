@@ -68,10 +68,18 @@ except ImportError:   # Windows: not counted
 
 
 # -- running steps ---------------------------------------------------------------------------------
-def run_burst(step, k: int) -> dict:
-    """k consecutive steps, each timed, and the minor page faults they took (glibc can give freed
-    memory back to the system after each step and fault it in again on the next, which can double
-    a step's time; counted outside the timing)."""
+def run_burst(step, k: int, warm: float = 0.0) -> dict:
+    """Untimed steps for ``warm`` seconds (at least one), then k consecutive steps, each timed, and
+    the minor page faults they took (glibc can give freed memory back to the system after each
+    step and fault it in again on the next, which can double a step's time; counted outside the
+    timing). The untimed steps wake the BLAS threads, asleep since the last burst, and bring the
+    model back into the caches the other workers used meanwhile: a user's training loop runs
+    warm. (Measured here, a small MLP's steps after a pause of 0.25 s took 2-3x as long at
+    first and were still 10-30% slower 50 steps later.)"""
+    end = time.perf_counter() + warm
+    step()
+    while time.perf_counter() < end:
+        step()
     times, faults = [], 0
     for _ in range(k):
         before = minor_faults()
@@ -127,8 +135,46 @@ def worker(row_name: str, impl: str, threads: int, memory: bool) -> None:
         return
     step = row.builders[impl](row.batch)
     print(PROTOCOL + json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        print(PROTOCOL + json.dumps(run_burst(step, int(line))), flush=True)
+    for line in sys.stdin:   # "k warm"
+        k, warm = line.split()
+        print(PROTOCOL + json.dumps(run_burst(step, int(k), float(warm))), flush=True)
+
+
+def _cpu_ns(pid: int) -> int | None:
+    """CPU time used so far by all the threads of process ``pid``, in ns (Linux); None elsewhere."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):   # a thread that just ended
+            continue
+    return total
+
+
+def wait_until_idle(pid: int, window: float = 0.01, busy: float = 0.1,
+                    timeout: float = 1.0) -> None:
+    """Return once the worker's threads use less than ``busy`` of a core over ``window`` seconds.
+
+    After a burst, a BLAS or OpenMP thread pool keeps spinning for a while, waiting for more
+    work (OpenBLAS's threads: about 0.12 s here). Started at once, the next worker would time its
+    steps with that spinning thread on one of its cores, a neighbour a user's process does not
+    have; on 2 cores that slowed steps several-fold in some rounds. Without /proc: a fixed pause."""
+    prev = _cpu_ns(pid)
+    if prev is None:
+        time.sleep(0.2)
+        return
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        time.sleep(window)
+        now = _cpu_ns(pid)
+        if now is None or now - prev < busy * window * 1e9:
+            return
+        prev = now
 
 
 class ProcessRunner:
@@ -149,10 +195,12 @@ class ProcessRunner:
                 return json.loads(line[len(PROTOCOL):])
         raise RuntimeError(f"benchmark worker exited with code {self.proc.wait()}")
 
-    def burst(self, k: int) -> dict:
-        self.proc.stdin.write(f"{k}\n")
+    def burst(self, k: int, warm: float) -> dict:
+        self.proc.stdin.write(f"{k} {warm}\n")
         self.proc.stdin.flush()
-        return self._read()
+        result = self._read()
+        wait_until_idle(self.proc.pid)   # before the next worker runs
+        return result
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -166,15 +214,15 @@ class LocalRunner:
     def __init__(self, row: Row, impl: str) -> None:
         self.step = row.builders[impl](row.batch)
 
-    def burst(self, k: int) -> dict:
-        return run_burst(self.step, k)
+    def burst(self, k: int, warm: float) -> dict:
+        return run_burst(self.step, k, warm)
 
     def close(self) -> None:
         pass
 
 
 def time_row(row: Row, impls: list[str], make_runner, rounds: int, warmup: int,
-             burst: int) -> dict[str, Any]:
+             burst: int, warm: float = 0.0) -> dict[str, Any]:
     """Rounds alternate the order of the implementations; each runs a burst per round."""
     runners = {impl: make_runner(row, impl) for impl in impls}
     times: dict[str, list[float]] = {i: [] for i in impls}
@@ -183,7 +231,7 @@ def time_row(row: Row, impls: list[str], make_runner, rounds: int, warmup: int,
     try:
         for r in range(warmup + rounds):
             for impl in (impls if r % 2 == 0 else impls[::-1]):
-                res = runners[impl].burst(burst)
+                res = runners[impl].burst(burst, warm)
                 if r >= warmup:
                     times[impl] += res["times"]
                     rounds_med[impl].append(statistics.median(res["times"]))
@@ -295,6 +343,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, help="timed rounds per row (default: per row)")
     ap.add_argument("--burst", type=int, help="steps per implementation per round (default: per "
                                               "row, 4 for MLPs, 3 for CNNs)")
+    ap.add_argument("--warm", type=float, default=0.2,
+                    help="seconds of untimed steps before each burst (default %(default)s; at "
+                         "least one step)")
     ap.add_argument("--quick", action="store_true", help="3 rounds per row; extrapolate the full "
                                                          "gradient")
     ap.add_argument("--in-process", action="store_true",
@@ -330,7 +381,8 @@ def main(argv: list[str] | None = None) -> dict:
         impls = [i for i in IMPLS if i in row.builders and i in wanted]
         rounds = 3 if args.quick else args.rounds or row.rounds
         warmup = 1 if args.quick else max(rounds // 10, 2)
-        res = time_row(row, impls, make_runner, rounds, warmup, args.burst or row.burst)
+        res = time_row(row, impls, make_runner, rounds, warmup, args.burst or row.burst,
+                       args.warm)
         results.append(res)
         if row.memory and not args.skip_memory and not args.in_process:
             memory[row.name] = {i: ProcessRunner(row, i, args.threads, memory=True).first.get(

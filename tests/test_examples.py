@@ -1,7 +1,9 @@
 """Smoke tests: every example runs with tiny settings and prints what it promises."""
 import importlib.util
 import os
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -158,7 +160,7 @@ def _bench():
 
 def test_benchmark_runs_each_implementation_in_its_own_process(capsys):
     bench, _, _ = _bench()
-    out = bench.main(["--quick", "--burst", "1", "--threads", "1", "--skip-gradcheck",
+    out = bench.main(["--quick", "--burst", "1", "--warm", "0", "--threads", "1", "--skip-gradcheck",
                       "--rows", "784-50-10,SimpleConvNet", "--impls", "book,tinygrad_ko,floor,fused"])
     text = capsys.readouterr().out
     assert "each in its own process" in text and "1 threads per implementation" in text
@@ -183,7 +185,8 @@ def test_benchmark_ratio_spread_and_alternating_order():
         def __init__(self, row, impl):
             self.impl, self.k = impl, 0
 
-        def burst(self, k):
+        def burst(self, k, warm):
+            assert warm == 0.5
             order.append(self.impl)
             self.k += 1
             t = {"tinygrad_ko": 1.0, "book": 2.0 if self.k % 2 else 4.0}[self.impl]
@@ -192,10 +195,44 @@ def test_benchmark_ratio_spread_and_alternating_order():
         def close(self):
             pass
     row = steps.Row("fake", "mlp", 1, {})
-    res = bench.time_row(row, ["book", "tinygrad_ko"], Fake, rounds=4, warmup=1, burst=2)
+    res = bench.time_row(row, ["book", "tinygrad_ko"], Fake, rounds=4, warmup=1, burst=2, warm=0.5)
     assert order[:4] == ["book", "tinygrad_ko", "tinygrad_ko", "book"]
     assert res["median"] == {"book": 3.0, "tinygrad_ko": 1.0}
     assert res["spread"]["book"] == (0.25, 0.5)
+
+
+def test_benchmark_burst_starts_with_untimed_steps():
+    """A burst first runs untimed steps (at least one, for ``warm`` seconds), then times k."""
+    bench, _, _ = _bench()
+    calls = []
+    res = bench.run_burst(lambda: calls.append(1), 3)
+    assert len(calls) == 4 and len(res["times"]) == 3
+    calls.clear()
+    start = time.perf_counter()
+    bench.run_burst(lambda: (calls.append(1), time.sleep(0.01)), 2, warm=0.1)
+    assert time.perf_counter() - start >= 0.1 and len(calls) >= 2 + 0.1 / 0.02
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+def test_benchmark_waits_for_a_worker_to_stop_spinning():
+    """Before the next worker runs, the last one's threads must stop using the CPU (a BLAS pool
+    spins for a while after its work); a process that spins for 0.4 s is waited for, an idle one
+    is not."""
+    bench, _, _ = _bench()
+    code = "import time\nt = time.time()\nwhile time.time() - t < 0.4: pass\ntime.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.05)
+        start = time.perf_counter()
+        bench.wait_until_idle(proc.pid)
+        spun = time.perf_counter() - start
+        start = time.perf_counter()
+        bench.wait_until_idle(proc.pid)
+        idle = time.perf_counter() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    assert 0.2 < spun < 1.0 and idle < 0.1
 
 
 def test_benchmark_notes_page_faults(capsys, monkeypatch):

@@ -185,11 +185,11 @@ def mlp_fused(sizes):
     return build
 
 
-def mlp_row(sizes, batch: int, rounds: int) -> Row:
+def mlp_row(sizes, batch: int, rounds: int, burst: int) -> Row:
     return Row("-".join(map(str, sizes)) + f" b{batch}", "mlp", batch,
                {"book": mlp_book(sizes), "tinygrad_ko": mlp_tinygrad(sizes),
                 "torch": mlp_torch(sizes), "floor": mlp_floor(sizes), "fused": mlp_fused(sizes)},
-               rounds=rounds)
+               rounds=rounds, burst=burst)
 
 
 # -- CNN rows --------------------------------------------------------------------------------------
@@ -365,9 +365,9 @@ def seq_row(name: str, kind: str, rounds: int) -> Row:
 
 
 ROWS = [
-    mlp_row((784, 50, 10), 100, rounds=100),
-    mlp_row((784, 100, 10), 100, rounds=100),
-    mlp_row((784, 512, 512, 10), 256, rounds=30),
+    mlp_row((784, 50, 10), 100, rounds=40, burst=10),
+    mlp_row((784, 100, 10), 100, rounds=40, burst=10),
+    mlp_row((784, 512, 512, 10), 256, rounds=30, burst=4),
     cnn_row("mnist.py cnn b64", MNIST_CNN, 64, rounds=15),
     cnn_row("SimpleConvNet b100", SIMPLE_CONVNET, 100, rounds=12, book=True),
     cnn_row("DeepConvNet b100", DEEP_CONVNET, 100, rounds=12),
