@@ -11,8 +11,10 @@ times the framework they would pick.
 
 How: one worker process per implementation and row, kept alive, all with the same thread count
 (default: the machine's cores), set before NumPy or PyTorch load. Rounds alternate the order of the
-implementations; in each round every implementation runs a burst of consecutive steps, each timed;
-the first rounds are warm-up. Only one process runs at a time. The tables give the median step
+implementations; in each round every implementation runs untimed steps for --warm seconds (a
+user's loop is warm), then a burst of consecutive steps, each timed; the first rounds are warm-up.
+Only one process runs at a time, and the next starts once the last one's threads are idle (a BLAS
+pool spins for a while after its work). The tables give the median step
 time, the ratio of medians, and in brackets the spread (min-max) of the per-round ratios, which shows
 the noise of the machine. CNN and sequence rows also give the peak memory of training (the rise of a
 fresh process's resident high-water mark over its first two steps, model and data built before).
