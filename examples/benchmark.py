@@ -14,9 +14,8 @@ How: one worker process per implementation and row, kept alive, all with the sam
 implementations; in each round every implementation runs untimed steps for --warm seconds (a
 user's loop is warm), then a burst of consecutive steps, each timed; the first rounds are warm-up.
 Only one process runs at a time, and the next starts once the last one's threads are idle (a BLAS
-pool spins for a while after its work). The tables give the median step
-time, the ratio of medians, and in brackets the spread (min-max) of the per-round ratios, which shows
-the noise of the machine. CNN and sequence rows also give the peak memory of training (the rise of a
+pool spins for a while after its work). The tables give the median step time, the ratio of medians,
+and in brackets the spread (min-max) of the per-round ratios, which shows the noise of the machine. CNN and sequence rows also give the peak memory of training (the rise of a
 fresh process's resident high-water mark over its first two steps, model and data built before).
 
 Implementations (columns):

@@ -160,8 +160,9 @@ def _bench():
 
 def test_benchmark_runs_each_implementation_in_its_own_process(capsys):
     bench, _, _ = _bench()
-    out = bench.main(["--quick", "--burst", "1", "--warm", "0", "--threads", "1", "--skip-gradcheck",
-                      "--rows", "784-50-10,SimpleConvNet", "--impls", "book,tinygrad_ko,floor,fused"])
+    out = bench.main(["--quick", "--burst", "1", "--warm", "0", "--threads", "1",
+                      "--skip-gradcheck", "--rows", "784-50-10,SimpleConvNet",
+                      "--impls", "book,tinygrad_ko,floor,fused"])
     text = capsys.readouterr().out
     assert "each in its own process" in text and "1 threads per implementation" in text
     mlp, cnn = out["rows"]
