@@ -15,8 +15,9 @@ implementations; in each round every implementation runs untimed steps for --war
 user's loop is warm), then a burst of consecutive steps, each timed; the first rounds are warm-up.
 Only one process runs at a time, and the next starts once the last one's threads are idle (a BLAS
 pool spins for a while after its work). The tables give the median step time, the ratio of medians,
-and in brackets the spread (min-max) of the per-round ratios, which shows the noise of the machine. CNN and sequence rows also give the peak memory of training (the rise of a
-fresh process's resident high-water mark over its first two steps, model and data built before).
+and in brackets the spread (min-max) of the per-round ratios, which shows the noise of the machine.
+CNN and sequence rows also give the peak memory of training (the rise of a fresh process's resident
+high-water mark over its first two steps, model and data built before).
 
 Implementations (columns):
   book        the book's exact code (examples/bench/book.py): MLP rows, and SimpleConvNet
